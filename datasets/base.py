@@ -1,0 +1,61 @@
+"""Plain data shapes that every benchmark loader returns and the service imports into its database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """One task instance. ``scenario`` is empty when the instance is evaluated under every scenario."""
+
+    key: str
+    input: dict[str, Any]
+    reference: dict[str, Any]
+    scenario: str = ""
+
+
+@dataclass(frozen=True)
+class SplitData:
+    name: str  # "train", "dev" or "test"
+    instances: list[InstanceRecord]
+    # Test references never leave the server: downloads and the API serve inputs only.
+    labels_hidden: bool = False
+
+
+@dataclass(frozen=True)
+class ScenarioInfo:
+    slug: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class BenchmarkData:
+    slug: str
+    name: str
+    kind: str  # an ``evaluation.registry`` key: "next_action" or "tool_use"
+    version: str
+    license: str
+    description: str
+    scenarios: list[ScenarioInfo]
+    splits: list[SplitData]
+    citation: str = ""
+    homepage: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DatasetError(ValueError):
+    """Bad dataset input. The message names the file, the row and the field."""
+
+    def __init__(self, path: str, message: str, *, row: int | None = None, field_name: str | None = None):
+        where = str(path)
+        if row is not None:
+            where += f", row {row}"
+        if field_name:
+            where += f", field '{field_name}'"
+        super().__init__(f"{where}: {message}")
+        self.path = str(path)
+        self.row = row
+        self.field_name = field_name

@@ -1,0 +1,112 @@
+"""The contract between the evaluation engine and a benchmark family.
+
+A benchmark family (next-action prediction, tool use, ...) is one ``Evaluator`` subclass. The engine
+(``evaluation.runner``), the Celery tasks and the CLI only talk to this interface, so a family never
+needs to know about Django, Celery or the database, and the engine never needs to know what a family
+measures.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from evaluation.client import EndpointClient
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of a family's schema (HELM-style: the schema says how to read the number)."""
+
+    name: str
+    label: str
+    higher_is_better: bool = True
+    headline: bool = False
+    # "ratio" values are in [0, 1] and displayed as percentages; "number" values are shown as they are.
+    unit: str = "ratio"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One task instance as the engine sees it.
+
+    ``scenario`` is empty when the instance is evaluated under every scenario of the benchmark (OPeRA's
+    prompt ablations) and set when the instance belongs to one scenario only (tool-use intents).
+    """
+
+    id: int | str
+    key: str
+    input: dict[str, Any]
+    reference: dict[str, Any]
+    scenario: str = ""
+
+
+@dataclass
+class Outcome:
+    """What one (instance, scenario, trial) evaluation produced."""
+
+    prediction: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    # Empty when the endpoint answered; otherwise an ``EndpointError`` code such as "timeout".
+    error_code: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A persisted outcome handed back to ``Evaluator.score``."""
+
+    instance: Instance
+    trial: int
+    prediction: dict[str, Any]
+    metrics: dict[str, float]
+    error_code: str = ""
+
+
+@dataclass(frozen=True)
+class ScoreValue:
+    scenario: str
+    metric: str
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+
+
+class Evaluator(ABC):
+    """A benchmark family. Subclasses set the class attributes and implement ``run`` and ``score``."""
+
+    kind: ClassVar[str]
+    scenarios: ClassVar[tuple[str, ...]]
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+    prompt_version: ClassVar[str]
+    default_trials: ClassVar[int] = 1
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = dict(config or {})
+
+    @classmethod
+    def headline_metric(cls) -> MetricSpec:
+        return next(m for m in cls.metrics if m.headline)
+
+    @abstractmethod
+    def run(self, client: EndpointClient, instance: Instance, scenario: str, trial: int) -> Outcome:
+        """Evaluate one instance under one scenario.
+
+        May raise ``EndpointError`` when the endpoint keeps failing after the client's retries; the
+        engine records that as a per-instance error (still counted in every denominator).
+        """
+
+    @abstractmethod
+    def score(self, scenario: str, rows: list[ResultRow]) -> list[ScoreValue]:
+        """Aggregate the results of one scenario (errored rows included) into scores."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The part of a submission's config snapshot that this family contributes."""
+        return {"kind": self.kind, "prompt_version": self.prompt_version, **self.config}

@@ -1,0 +1,72 @@
+"""The evaluation engine: runs work items of one benchmark family against one endpoint, concurrently.
+
+It knows nothing about persistence: outcomes are handed to a callback in the calling thread, one at a
+time, as they complete. At most ``concurrency`` items are in flight, so memory stays flat in N.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from evaluation.base import Evaluator, Instance, Outcome
+from evaluation.client import EndpointClient, EndpointError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    instance: Instance
+    scenario: str
+    trial: int
+
+
+def evaluate_one(evaluator: Evaluator, client: EndpointClient, item: WorkItem) -> Outcome:
+    """Evaluate one item; endpoint faults become a recorded error, never an exception."""
+    try:
+        return evaluator.run(client, item.instance, item.scenario, item.trial)
+    except EndpointError as err:
+        return Outcome(error_code=err.code, error=err.message)
+    except Exception as exc:  # a bug in a family must cost one instance, not the whole submission
+        log.exception("evaluating %s (%s, trial %s) failed", item.instance.key, item.scenario, item.trial)
+        return Outcome(error_code="internal", error=f"internal error while evaluating: {exc!r}"[:1000])
+
+
+def run_items(
+    evaluator: Evaluator,
+    client: EndpointClient,
+    items: Iterable[WorkItem],
+    *,
+    concurrency: int,
+    on_outcome: Callable[[WorkItem, Outcome], None],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Run ``items`` with at most ``concurrency`` in flight; return how many completed.
+
+    ``should_stop`` is polled between completions (cancellation); items already in flight finish and are
+    reported, nothing new starts.
+    """
+    done = 0
+    pending: dict[Future[Outcome], WorkItem] = {}
+    source: Iterator[WorkItem] = iter(items)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="eval") as pool:
+
+        def fill() -> None:
+            while len(pending) < concurrency and not should_stop():
+                item = next(source, None)
+                if item is None:
+                    return
+                pending[pool.submit(evaluate_one, evaluator, client, item)] = item
+
+        fill()
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item = pending.pop(future)
+                on_outcome(item, future.result())
+                done += 1
+            fill()
+    return done

@@ -1,0 +1,14 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from leaderboard import api
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("benchmarks/", api.BenchmarkList.as_view(), name="api-benchmarks"),
+    path("benchmarks/<slug:slug>/", api.BenchmarkDetail.as_view(), name="api-benchmark"),
+    path("benchmarks/<slug:slug>/leaderboard/", api.LeaderboardView.as_view(), name="api-leaderboard"),
+    path("submissions/", api.SubmissionListCreate.as_view(), name="api-submissions"),
+    path("submissions/<int:pk>/", api.SubmissionDetail.as_view(), name="api-submission"),
+]

@@ -1,0 +1,40 @@
+"""Register the bundled baselines as models on the leaderboard and submit them."""
+
+from __future__ import annotations
+
+from evaluation.baselines import BASELINES
+from evaluation.baselines import smollm
+from leaderboard import jobs
+from leaderboard.models import Benchmark, ModelEntry, Submission
+
+
+def register(base_url: str, name: str, description: str) -> ModelEntry:
+    entry, _ = ModelEntry.objects.update_or_create(
+        name=name, is_baseline=True,
+        defaults={"organisation": "Actboard baselines", "description": description, "base_url": base_url, "model_id": name},
+    )
+    return entry
+
+
+def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm_max_instances: int = 40, concurrency: int = 8) -> list[Submission]:
+    """Queue one submission per (baseline, its benchmark), unless an identical one already finished."""
+    planned: list[tuple[ModelEntry, Benchmark, dict]] = []
+    for spec in BASELINES.values():
+        benchmark = Benchmark.objects.filter(slug=spec.benchmark).first()
+        if benchmark:
+            planned.append((register(baseline_url, spec.name, spec.description), benchmark, {}))
+    if smollm_url:
+        entry = register(smollm_url, smollm.MODEL_ID, "SmolLM2-135M-Instruct (Q4_1 GGUF) served by llama.cpp on the CPU.")
+        entry.generation_params = {"temperature": 0.0, "max_tokens": 256}
+        entry.save(update_fields=["generation_params"])
+        # A 135M model on a CPU is slow: evaluate a fixed prefix of each scenario, marked as partial.
+        planned += [(entry, b, {"max_instances": smollm_max_instances, "concurrency": 1}) for b in Benchmark.objects.all()]
+    submissions = []
+    for entry, benchmark, options in planned:
+        existing = Submission.objects.filter(model=entry, benchmark=benchmark).exclude(status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED]).first()
+        if existing:
+            submissions.append(existing)
+            continue
+        submissions.append(jobs.create_submission(model=entry, benchmark=benchmark, concurrency=options.get("concurrency", concurrency),
+                                                  max_instances=options.get("max_instances")))
+    return submissions

@@ -1,0 +1,32 @@
+"""Encryption at rest for endpoint API keys (Fernet; key rotation through ``MultiFernet``)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+
+@lru_cache(maxsize=1)
+def _fernet() -> MultiFernet:
+    keys = list(settings.ACTBOARD_ENCRYPTION_KEYS)
+    if not keys:
+        # Derived from SECRET_KEY so a local run needs no extra setup; production sets its own keys.
+        keys = [base64.urlsafe_b64encode(hashlib.sha256(("actboard-keys:" + settings.SECRET_KEY).encode()).digest()).decode()]
+    return MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in keys])
+
+
+def encrypt(plaintext: str) -> str:
+    return _fernet().encrypt(plaintext.encode()).decode() if plaintext else ""
+
+
+def decrypt(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise ValueError("the stored API key cannot be decrypted with the configured keys") from None

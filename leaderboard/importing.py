@@ -1,0 +1,76 @@
+"""Import a ``BenchmarkData`` (bundled, from a folder, or from the Hub) into the database, atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+from django.db import transaction
+
+from datasets.base import BenchmarkData, SplitData
+from evaluation.registry import get_evaluator_class
+from leaderboard.models import Benchmark, Scenario, Split, TaskInstance
+
+BULK_SIZE = 1000
+
+
+def split_sha256(split: SplitData) -> str:
+    """Hash of the split's canonical JSONL (inputs and references), the dataset hash of a submission."""
+    digest = hashlib.sha256()
+    for record in split.instances:
+        line = {"key": record.key, "scenario": record.scenario, "input": record.input, "reference": record.reference}
+        digest.update(json.dumps(line, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    return digest.hexdigest()
+
+
+class ImportConflict(ValueError):
+    pass
+
+
+@transaction.atomic
+def import_benchmark(data: BenchmarkData, *, progress: Callable[[int], None] = lambda n: None, replace: bool = False) -> Benchmark:
+    """Create or update a benchmark; unchanged splits are kept as they are (their results stay valid).
+
+    A changed split that already has submissions is refused unless ``replace`` is set (which deletes
+    those results): scores must always refer to the data they were computed on.
+    """
+    evaluator_cls = get_evaluator_class(data.kind)
+    benchmark, _ = Benchmark.objects.update_or_create(
+        slug=data.slug,
+        defaults={
+            "name": data.name, "kind": data.kind, "version": data.version, "license": data.license,
+            "description": data.description, "citation": data.citation, "homepage": data.homepage,
+            "main_metric": evaluator_cls.headline_metric().name,
+        },
+    )
+    for position, info in enumerate(data.scenarios):
+        Scenario.objects.update_or_create(
+            benchmark=benchmark, slug=info.slug, defaults={"name": info.name, "description": info.description, "position": position}
+        )
+    benchmark.scenarios.exclude(slug__in=[s.slug for s in data.scenarios]).delete()
+    for split_data in data.splits:
+        sha = split_sha256(split_data)
+        split = Split.objects.filter(benchmark=benchmark, name=split_data.name).first()
+        if split and split.sha256 == sha:
+            progress(len(split_data.instances))
+            continue
+        if split:
+            if split.submissions.exists() and not replace:
+                raise ImportConflict(
+                    f"split '{split_data.name}' of '{data.slug}' changed but has submissions; bump the version "
+                    "or import with replace to delete their results"
+                )
+            split.submissions.all().delete()
+            split.delete()
+        split = Split.objects.create(
+            benchmark=benchmark, name=split_data.name, version=data.version, sha256=sha,
+            labels_hidden=split_data.labels_hidden, instance_count=len(split_data.instances),
+        )
+        for start in range(0, len(split_data.instances), BULK_SIZE):
+            chunk = split_data.instances[start : start + BULK_SIZE]
+            TaskInstance.objects.bulk_create(
+                TaskInstance(split=split, key=r.key, scenario=r.scenario, input=r.input, reference=r.reference) for r in chunk
+            )
+            progress(len(chunk))
+    return benchmark

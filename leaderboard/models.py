@@ -1,0 +1,280 @@
+"""Data model of DESIGN §2: benchmarks and their splits, model endpoints, submissions and their results."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from leaderboard import crypto
+
+
+class Benchmark(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=40, help_text="Benchmark family: an evaluation.registry key.")
+    version = models.CharField(max_length=40)
+    license = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    citation = models.TextField(blank=True)
+    homepage = models.URLField(blank=True)
+    main_metric = models.CharField(max_length=60)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Scenario(models.Model):
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="scenarios")
+    slug = models.SlugField()
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["benchmark", "position"]
+        constraints = [models.UniqueConstraint(fields=["benchmark", "slug"], name="unique_scenario_slug")]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark.slug}/{self.slug}"
+
+
+class Split(models.Model):
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="splits")
+    name = models.CharField(max_length=20)  # train, dev, test
+    version = models.CharField(max_length=40)
+    sha256 = models.CharField(max_length=64, help_text="Hash of the split's canonical JSONL (inputs and references).")
+    labels_hidden = models.BooleanField(default=False, help_text="References never leave the server.")
+    instance_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["benchmark", "name"]
+        constraints = [models.UniqueConstraint(fields=["benchmark", "name"], name="unique_split_name")]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark.slug}:{self.name}@{self.version}"
+
+
+class TaskInstance(models.Model):
+    split = models.ForeignKey(Split, on_delete=models.CASCADE, related_name="instances")
+    key = models.CharField(max_length=300)
+    # Empty: evaluated under every scenario of the benchmark; set: belongs to that scenario only.
+    scenario = models.CharField(max_length=50, blank=True, db_index=True)
+    input = models.JSONField()
+    reference = models.JSONField()
+
+    class Meta:
+        ordering = ["split", "id"]
+        constraints = [models.UniqueConstraint(fields=["split", "key"], name="unique_instance_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ModelEntry(models.Model):
+    name = models.CharField(max_length=200)
+    organisation = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    base_url = models.URLField(max_length=500)
+    model_id = models.CharField(max_length=200)
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    generation_params = models.JSONField(default=dict, blank=True)
+    # USD per million tokens, for the cost estimate on the leaderboard.
+    price_prompt_per_mtok = models.FloatField(null=True, blank=True)
+    price_completion_per_mtok = models.FloatField(null=True, blank=True)
+    is_baseline = models.BooleanField(default=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="models")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted)
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(value or "")
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.api_key_encrypted)
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="submissions")
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="submissions")
+    split = models.ForeignKey(Split, on_delete=models.PROTECT, related_name="submissions")
+    scenarios = models.JSONField(default=list, help_text="Scenario slugs to evaluate; empty means all.")
+    trials = models.PositiveSmallIntegerField(default=1)
+    concurrency = models.PositiveSmallIntegerField(default=4)
+    max_instances = models.PositiveIntegerField(null=True, blank=True, help_text="Evaluate only the first N instances (a partial run).")
+    # Everything that determines the result: endpoint host, model id, generation params, prompt
+    # version, dataset version and hash, evaluator settings.
+    config = models.JSONField(default=dict, blank=True)
+    config_hash = models.CharField(max_length=64, db_index=True, blank=True)
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    scoring_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Usage summary, filled in when scored (the leaderboard reads these, never the results).
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    latency_mean_ms = models.FloatField(null=True, blank=True)
+    latency_p95_ms = models.FloatField(null=True, blank=True)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions")
+    is_public = models.BooleanField(default=True)
+    is_baseline = models.BooleanField(default=False)
+    is_verified = models.BooleanField(default=False)
+    is_flagged = models.BooleanField(default=False)
+    is_hidden = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["benchmark", "status"], name="submission_board_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model} on {self.benchmark.slug}"
+
+    @property
+    def progress_percent(self) -> int:
+        return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def estimated_cost_usd(self) -> float | None:
+        m = self.model
+        if m.price_prompt_per_mtok is None and m.price_completion_per_mtok is None:
+            return None
+        return (self.prompt_tokens * (m.price_prompt_per_mtok or 0) + self.completion_tokens * (m.price_completion_per_mtok or 0)) / 1e6
+
+
+class InstanceResult(models.Model):
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="results")
+    instance = models.ForeignKey(TaskInstance, on_delete=models.CASCADE, related_name="results")
+    scenario = models.CharField(max_length=50)
+    trial = models.PositiveSmallIntegerField(default=0)
+    prediction = models.JSONField(default=dict)
+    transcript = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict)
+    # The headline per-instance value (exact match, success), so drill-downs can filter failures in SQL.
+    correct = models.BooleanField(default=False)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.FloatField(default=0)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["submission", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "instance", "scenario", "trial"], name="unique_result"),
+        ]
+        indexes = [models.Index(fields=["submission", "scenario", "correct"], name="result_drilldown_idx")]
+
+
+class Score(models.Model):
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="scores")
+    scenario = models.CharField(max_length=50)  # a scenario slug, or "overall"
+    metric = models.CharField(max_length=60)
+    value = models.FloatField()
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    n = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["submission", "scenario", "metric"]
+        constraints = [models.UniqueConstraint(fields=["submission", "scenario", "metric"], name="unique_score")]
+        indexes = [models.Index(fields=["scenario", "metric", "value"], name="score_board_idx")]
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self) -> "ApiTokenQuerySet":
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class ApiToken(models.Model):
+    """A per-user API token. Only its hash is stored; the raw value is shown once, at creation."""
+
+    PREFIX = "acb_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=12, editable=False, help_text="First characters, to tell tokens apart.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @classmethod
+    def issue(cls, user, name: str, days: int | None = 90) -> tuple["ApiToken", str]:
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            token_hash=_hash_token(raw),
+            hint=raw[:10],
+            expires_at=timezone.now() + timedelta(days=days) if days else None,
+        )
+        return token, raw
+
+    @classmethod
+    def lookup(cls, raw: str) -> "ApiToken | None":
+        return cls.objects.select_related("user").filter(token_hash=_hash_token(raw)).first()
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
