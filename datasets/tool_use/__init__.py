@@ -1,0 +1,1 @@
+"""Trajectory2Task tool-use benchmark: domains, environment, task generation and the bundled splits."""
