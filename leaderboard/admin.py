@@ -25,6 +25,7 @@ class SplitAdmin(admin.ModelAdmin):
 class ModelEntryForm(forms.ModelForm):
     """The API key is write-only: it is encrypted on save and never rendered back."""
 
+    base_url = forms.URLField(max_length=500, assume_scheme="https")
     new_api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), label="API key",
                                   help_text="Leave empty to keep the stored key.")
     clear_api_key = forms.BooleanField(required=False)

@@ -198,15 +198,25 @@ def preflight(submission: Submission) -> None:
 
 
 def requeue(submission: Submission) -> bool:
-    """Resume a failed, cancelled or stuck submission: finished results are kept, the rest re-run."""
-    updated = Submission.objects.filter(id=submission.id).exclude(status=Submission.Status.QUEUED).update(
-        status=Submission.Status.QUEUED, error_code="", error_message="", finished_at=None, scoring_started_at=None
-    )
-    if updated:
+    """Resume a failed, cancelled or stuck submission.
+
+    Finished results are kept; instances that ended in an endpoint error are evaluated again (an outage
+    is not a verdict on the model), and everything not yet done runs.
+    """
+    with transaction.atomic():
+        updated = Submission.objects.filter(id=submission.id).exclude(status=Submission.Status.QUEUED).update(
+            status=Submission.Status.QUEUED, error_code="", error_message="", finished_at=None, scoring_started_at=None
+        )
+        if not updated:
+            return False
+        InstanceResult.objects.filter(submission=submission).exclude(error_code="").delete()
+        Submission.objects.filter(id=submission.id).update(
+            progress_done=InstanceResult.objects.filter(submission=submission).count(), error_count=0
+        )
         from worker.tasks import start_submission
 
         start_submission.delay_on_commit(submission.pk)
-    return bool(updated)
+    return True
 
 
 def cancel(submission: Submission) -> bool:

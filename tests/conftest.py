@@ -23,3 +23,30 @@ def fault_server():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def toy_kind(monkeypatch):
+    """Register the toy family under the kind "toy" for the duration of a test."""
+    from evaluation import registry
+
+    monkeypatch.setitem(registry.EVALUATORS, "toy", "tests.toy_family:ToyEvaluator")
+    return "toy"
+
+
+@pytest.fixture
+def toy_benchmark(db, toy_kind):
+    from leaderboard.importing import import_benchmark
+    from tests.toy_family import toy_benchmark
+
+    return import_benchmark(toy_benchmark())
+
+
+@pytest.fixture
+def adder_endpoint():
+    from evaluation.baselines.server import PolicyServer
+    from tests.toy_family import AddingPolicy
+
+    server = PolicyServer(AddingPolicy()).start_background()
+    yield server
+    server.stop()

@@ -1,0 +1,182 @@
+"""Submission lifecycle: claim, run, persist idempotently, resume, cancel, fail clearly, score."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from leaderboard import jobs
+from leaderboard.models import InstanceResult, ModelEntry, Score, Submission
+from tests.fault_server import completion
+
+
+def make_submission(benchmark, base_url: str, model_id: str = "adder", **kwargs) -> Submission:
+    model = ModelEntry.objects.create(name=f"model {model_id}", base_url=base_url, model_id=model_id)
+    return jobs.create_submission(model=model, benchmark=benchmark, enqueue=False, **kwargs)
+
+
+def run_all(submission: Submission) -> Submission:
+    assert jobs.claim(submission.id)
+    jobs.run_batch(submission.id, jobs.pending_work(submission))
+    jobs.finalize(submission.id)
+    submission.refresh_from_db()
+    return submission
+
+
+@pytest.mark.django_db
+def test_full_run_scores_and_snapshot(toy_benchmark, adder_endpoint):
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url, trials=2)
+    assert submission.progress_total == 10 * 2 * 2  # instances x scenarios x trials
+    assert submission.config["dataset"]["sha256"] == toy_benchmark.splits.get(name="test").sha256
+    assert submission.config["prompt_version"] == "toy-1"
+    submission = run_all(submission)
+    assert submission.status == Submission.Status.FINISHED, submission.error_message
+    assert submission.progress_done == 40 and submission.error_count == 0
+    assert InstanceResult.objects.filter(submission=submission).count() == 40
+    scores = {(s.scenario, s.metric): s.value for s in Score.objects.filter(submission=submission)}
+    assert scores[("plain", "accuracy")] == 1.0 and scores[("shouted", "accuracy")] == 1.0
+    assert scores[("overall", "accuracy")] == 1.0
+    assert submission.prompt_tokens > 0 and submission.latency_p95_ms is not None
+
+
+@pytest.mark.django_db
+def test_claim_is_exclusive(toy_benchmark, adder_endpoint):
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url)
+    assert jobs.claim(submission.id) is True
+    assert jobs.claim(submission.id) is False
+
+
+@pytest.mark.django_db
+def test_rerunning_a_batch_duplicates_nothing(toy_benchmark, adder_endpoint):
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url, scenarios=["plain"])
+    jobs.claim(submission.id)
+    keys = jobs.pending_work(submission)
+    assert jobs.run_batch(submission.id, keys[:6]) == 6
+    assert jobs.run_batch(submission.id, keys[:6]) == 0  # a redelivered batch
+    assert jobs.pending_work(submission) == keys[6:]
+    jobs.run_batch(submission.id, keys)
+    submission.refresh_from_db()
+    assert submission.progress_done == len(keys) == InstanceResult.objects.filter(submission=submission).count()
+
+
+@pytest.mark.django_db
+def test_wrong_answers_and_drilldown_flag(toy_benchmark):
+    from evaluation.baselines.server import PolicyServer
+    from tests.toy_family import AddingPolicy
+
+    server = PolicyServer(AddingPolicy(wrong_every=2)).start_background()
+    try:
+        submission = run_all(make_submission(toy_benchmark, server.base_url, scenarios=["plain"]))
+    finally:
+        server.stop()
+    assert Score.objects.get(submission=submission, scenario="plain", metric="accuracy").value == 0.5
+    assert InstanceResult.objects.filter(submission=submission, correct=False).count() == 5
+
+
+@pytest.mark.django_db
+def test_some_endpoint_errors_count_as_wrong_and_are_explained(toy_benchmark, fault_server):
+    server = fault_server(lambda n, r: (500, {}, b"boom") if r["messages"][0]["content"].startswith("What is 3 ") else (200, {}, completion("The answer is 0")))
+    submission = make_submission(toy_benchmark, server.base_url, model_id="fault-model", scenarios=["plain"])
+    submission.model.generation_params = {}
+    submission = run_all(submission)
+    assert submission.status == Submission.Status.FINISHED
+    assert submission.error_count == 1 and submission.progress_done == 10
+    assert "1 of 10 evaluations failed" in submission.error_message and "server_error" in submission.error_message
+    accuracy = Score.objects.get(submission=submission, scenario="plain", metric="accuracy")
+    assert accuracy.n == 10  # the failed instance stays in the denominator
+    assert accuracy.value == pytest.approx(0.1)  # only q0 (0 + 0) is right
+
+
+@pytest.mark.django_db
+def test_every_instance_failing_fails_the_submission(toy_benchmark, fault_server, monkeypatch):
+    monkeypatch.setattr(jobs, "MAX_CONSECUTIVE_ENDPOINT_ERRORS", 1000)
+    server = fault_server(lambda n, r: (200, {}, b"<html>not an API</html>"))
+    submission = run_all(make_submission(toy_benchmark, server.base_url, model_id="fault-model", scenarios=["plain"]))
+    assert submission.status == Submission.Status.FAILED
+    assert submission.error_code == "bad_response"
+    assert submission.error_message.startswith("All 10 evaluations failed: bad_response ×10")
+
+
+@pytest.mark.django_db
+def test_dead_endpoint_stops_the_batch_and_resume_finishes(toy_benchmark, fault_server, monkeypatch):
+    monkeypatch.setattr(jobs, "MAX_CONSECUTIVE_ENDPOINT_ERRORS", 3)
+    state = {"down": False}
+
+    def respond(n, request):
+        if n == 4:
+            state["down"] = True
+        if state["down"]:
+            return 503, {}, b"down"
+        return 200, {}, completion("The answer is 0")
+
+    server = fault_server(respond)
+    submission = make_submission(toy_benchmark, server.base_url, model_id="fault-model", scenarios=["plain"], concurrency=1)
+    submission.model.generation_params = {}
+    from evaluation import client as client_module
+
+    monkeypatch.setattr(client_module.time, "sleep", lambda s: None)
+    submission = run_all(submission)
+    assert submission.status == Submission.Status.FAILED
+    assert submission.error_code == "endpoint_server_error"
+    assert "3 endpoint errors in a row" in submission.error_message and "re-run" in submission.error_message
+    # Four successes, then two errors recorded before the third in a row tripped the breaker.
+    assert InstanceResult.objects.filter(submission=submission, error_code="").count() == 4
+    assert submission.progress_done == 6 and submission.error_count == 2
+    done_before = set(InstanceResult.objects.filter(submission=submission, error_code="").values_list("id", flat=True))
+
+    state["down"] = False
+    server.respond = lambda n, r: (200, {}, completion("The answer is 0"))
+    monkeypatch.setattr("worker.tasks.start_submission.delay_on_commit", lambda *a: None)
+    assert jobs.requeue(submission)
+    submission.refresh_from_db()
+    assert (submission.status, submission.progress_done, submission.error_count) == ("queued", 4, 0)
+    submission = run_all(submission)
+    assert submission.status == Submission.Status.FINISHED and submission.error_count == 0
+    results = InstanceResult.objects.filter(submission=submission)
+    assert results.count() == 10 and done_before <= set(results.values_list("id", flat=True))
+
+
+@pytest.mark.django_db
+def test_cancel_stops_new_work(toy_benchmark, adder_endpoint):
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url)
+    jobs.claim(submission.id)
+    assert jobs.cancel(submission)
+    assert jobs.run_batch(submission.id, jobs.pending_work(submission)) == 0
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.CANCELLED
+
+
+@pytest.mark.django_db
+def test_preflight_reports_unreachable_and_unlisted_model(toy_benchmark, fault_server):
+    unreachable = make_submission(toy_benchmark, "http://127.0.0.1:9/v1")
+    with pytest.raises(jobs.SubmissionError) as info:
+        jobs.preflight(unreachable)
+    assert info.value.code == "endpoint_unreachable" and "cannot connect" in info.value.message
+
+    server = fault_server(lambda n, r: (200, {}, completion()), models=("something-else",))
+    unlisted = make_submission(toy_benchmark, server.base_url, model_id="adder")
+    with pytest.raises(jobs.SubmissionError) as info:
+        jobs.preflight(unlisted)
+    assert info.value.code == "model_not_listed" and "something-else" in info.value.message
+
+
+@pytest.mark.django_db
+def test_reaper_fails_stuck_submissions_only(toy_benchmark, adder_endpoint):
+    stuck = make_submission(toy_benchmark, adder_endpoint.base_url)
+    alive = make_submission(toy_benchmark, adder_endpoint.base_url)
+    jobs.claim(stuck.id)
+    jobs.claim(alive.id)
+    Submission.objects.filter(id=stuck.id).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+    assert jobs.reap_stuck(600) == [stuck.id]
+    stuck.refresh_from_db()
+    assert stuck.status == Submission.Status.FAILED and stuck.error_code == "heartbeat_lost"
+    assert Submission.objects.get(id=alive.id).status == Submission.Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_max_instances_makes_a_partial_run(toy_benchmark, adder_endpoint):
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url, max_instances=3)
+    assert submission.progress_total == 6
+    assert run_all(submission).status == Submission.Status.FINISHED
