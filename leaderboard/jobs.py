@@ -79,6 +79,39 @@ def canonical_hash(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def config_snapshot(
+    model: ModelEntry,
+    benchmark: Benchmark,
+    split: Split,
+    *,
+    scenarios: list[str] | None = None,
+    trials: int | None = None,
+    max_instances: int | None = None,
+    evaluator_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything that determines a submission's result (the model need not be saved yet)."""
+    evaluator_cls = get_evaluator_class(benchmark.kind)
+    evaluator = evaluator_cls(evaluator_config or {})
+    return {
+        "endpoint_host": model.base_url.split("//", 1)[-1].split("/", 1)[0],
+        "model_id": model.model_id,
+        "generation_params": model.generation_params or {},
+        "prompt_version": evaluator.prompt_version,
+        "evaluator": evaluator.snapshot(),
+        "evaluator_config": evaluator.config,
+        "dataset": {"benchmark": benchmark.slug, "benchmark_version": benchmark.version, "split": split.name,
+                    "split_version": split.version, "sha256": split.sha256},
+        "scenarios": scenario_slugs(benchmark, scenarios),
+        "trials": trials or evaluator_cls.default_trials,
+        "max_instances": max_instances,
+    }
+
+
+def config_hash(config: dict[str, Any], base_url: str) -> str:
+    """Equal hashes mean the same run: same endpoint, model, params, prompt and dataset version."""
+    return canonical_hash({**config, "base_url": base_url})
+
+
 def create_submission(
     *,
     model: ModelEntry,
@@ -95,33 +128,19 @@ def create_submission(
 ) -> Submission:
     """Create a queued submission with its config snapshot; enqueue it once the transaction commits."""
     split = split or benchmark.splits.get(name="test")
-    evaluator_cls = get_evaluator_class(benchmark.kind)
-    evaluator = evaluator_cls(evaluator_config or {})
-    slugs = scenario_slugs(benchmark, scenarios)
-    trials = trials or evaluator_cls.default_trials
-    config = {
-        "endpoint_host": model.base_url.split("//", 1)[-1].split("/", 1)[0],
-        "model_id": model.model_id,
-        "generation_params": model.generation_params or {},
-        "prompt_version": evaluator.prompt_version,
-        "evaluator": evaluator.snapshot(),
-        "evaluator_config": evaluator.config,
-        "dataset": {"benchmark": benchmark.slug, "benchmark_version": benchmark.version, "split": split.name,
-                    "split_version": split.version, "sha256": split.sha256},
-        "scenarios": slugs,
-        "trials": trials,
-        "max_instances": max_instances,
-    }
+    config = config_snapshot(
+        model, benchmark, split, scenarios=scenarios, trials=trials, max_instances=max_instances, evaluator_config=evaluator_config
+    )
     submission = Submission(
         model=model,
         benchmark=benchmark,
         split=split,
-        scenarios=slugs,
-        trials=trials,
+        scenarios=config["scenarios"],
+        trials=config["trials"],
         concurrency=max(1, min(concurrency, settings.ACTBOARD_MAX_CONCURRENCY)),
         max_instances=max_instances,
         config=config,
-        config_hash=canonical_hash({**config, "base_url": model.base_url}),
+        config_hash=config_hash(config, model.base_url),
         owner=owner,
         is_public=is_public,
         is_baseline=model.is_baseline,
