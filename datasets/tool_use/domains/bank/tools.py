@@ -100,7 +100,7 @@ class TransferFunds(Tool):
     parameters = params({"from_account_id": ACCOUNT_ID, "to_account_id": ACCOUNT_ID, "amount": {"type": "number", "description": "Amount, positive."}})
     intent = Intent("I'd like to move money between my accounts.", {
         "from_account_id": Slot("Take it from account {}.", ("which account", "from which account", "source account"), deciding=True, source_key="accounts"),
-        "to_account_id": Slot("Put it into account {}.", ("destination account", "to which account", "receiving account"), deciding=True, source_key="accounts"),
+        "to_account_id": Slot("Put it into account {}.", ("which destination account", "destination account", "to which account", "receiving account"), deciding=True, source_key="accounts"),
         "amount": Slot("The amount is {}.", ("how much", "amount")),
     })
 
@@ -140,7 +140,7 @@ class BlockCard(Tool):
     name, kind = "block_card", "write"
     description = "Block a card and issue a replacement linked to the same account. Returns the replacement card id."
     parameters = params({"card_id": {"type": "string"}, "reason": {"type": "string", "enum": BLOCK_REASONS}})
-    intent = Intent("I need to block a card.", {"card_id": CARD_SLOT, "reason": Slot("The reason is: {}.", ("reason",))})
+    intent = Intent("I need to block a card.", {"card_id": CARD_SLOT, "reason": Slot("The reason is: {}.", ("which reason", "reason"))})
 
     def invoke(self, db: DB, card_id: str, reason: str) -> Any:
         card = _get(db, "cards", card_id, "card")
@@ -165,7 +165,7 @@ class SetCardLimit(Tool):
     name, kind = "set_card_limit", "write"
     description = "Set a card's spending limit."
     parameters = params({"card_id": {"type": "string"}, "limit": {"type": "number"}})
-    intent = Intent("I'd like to change the spending limit on a card.", {"card_id": CARD_SLOT, "limit": Slot("The new limit is {}.", ("new limit", "what limit"))})
+    intent = Intent("I'd like to change the spending limit on a card.", {"card_id": CARD_SLOT, "limit": Slot("The new limit is {}.", ("what new limit", "new limit"))})
 
     def invoke(self, db: DB, card_id: str, limit: float) -> Any:
         card = _get(db, "cards", card_id, "card")
@@ -194,7 +194,7 @@ class DisputeTransaction(Tool):
     parameters = params({"transaction_id": {"type": "string"}, "reason": {"type": "string", "enum": DISPUTE_REASONS}})
     intent = Intent("I want to dispute a transaction.", {
         "transaction_id": Slot("The transaction id is {}.", ("which transaction", "transaction id"), deciding=True, source_key="transaction_id"),
-        "reason": Slot("The reason is: {}.", ("reason",)),
+        "reason": Slot("The reason is: {}.", ("which reason", "reason")),
     })
 
     def invoke(self, db: DB, transaction_id: str, reason: str) -> Any:

@@ -121,7 +121,7 @@ class CancelOrder(Tool):
     parameters = params({"order_id": ORDER_ID, "reason": {"type": "string", "enum": REASONS}})
     intent = Intent("I'd like to cancel an order.", {
         "order_id": ORDER_SLOT,
-        "reason": Slot("Reason for cancelling: {}.", ("reason",)),
+        "reason": Slot("Reason for cancelling: {}.", ("which reason", "reason")),
     })
 
     def invoke(self, db: DB, order_id: str, reason: str) -> Any:
@@ -157,7 +157,7 @@ class UpdateOrderAddress(Tool):
     parameters = params({"order_id": ORDER_ID, "address": {"type": "string", "description": "Full address on one line."}})
     intent = Intent("I'd like to change the shipping address of an order.", {
         "order_id": ORDER_SLOT,
-        "address": Slot("The new address is {}.", ("address",)),
+        "address": Slot("The new address is {}.", ("which address", "address")),
     })
 
     def invoke(self, db: DB, order_id: str, address: str) -> Any:
@@ -190,7 +190,7 @@ class ReturnItems(Tool):
     intent = Intent("I'd like to return some items from an order.", {
         "order_id": ORDER_SLOT,
         "item_ids": Slot("The items to return are {}.", ("which item", "item id", "items to return"), deciding=True, source_key="item_id"),
-        "refund_method_id": Slot("Please refund it to {}.", ("refund to", "payment method", "refund method"), deciding=True, source_key="payment_method_id"),
+        "refund_method_id": Slot("Please refund it to {}.", ("which payment method", "refund to", "refund method"), deciding=True, source_key="payment_method_id"),
     })
 
     def invoke(self, db: DB, order_id: str, item_ids: list[str], refund_method_id: str) -> Any:
@@ -246,7 +246,7 @@ class ExchangeItem(Tool):
     intent = Intent("I'd like to exchange an item from an order.", {
         "order_id": ORDER_SLOT,
         "item_id": Slot("The item to exchange is {}.", ("which item", "item id"), deciding=True, source_key="item_id"),
-        "new_item_id": Slot("I'd like to get item {} instead.", ("new item", "replacement")),
+        "new_item_id": Slot("I'd like to get item {} instead.", ("which new item", "new item", "replacement")),
     })
 
     def invoke(self, db: DB, order_id: str, item_id: str, new_item_id: str) -> Any:
@@ -293,7 +293,7 @@ class UpdateDefaultAddress(Tool):
     parameters = params({"user_id": USER_ID, "address": {"type": "string", "description": "Full address on one line."}})
     intent = Intent("I'd like to update my default address.", {
         "user_id": USER_SLOT,
-        "address": Slot("My new address is {}.", ("address",)),
+        "address": Slot("My new address is {}.", ("which address", "address")),
     })
 
     def invoke(self, db: DB, user_id: str, address: str) -> Any:

@@ -1,0 +1,77 @@
+"""One tool-use episode: the model talks to a simulated user and acts on a database copy through tools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from datasets.tool_use.domain import DB
+from datasets.tool_use.env import ToolEnv
+from evaluation.client import EndpointClient
+from evaluation.tool_use.simulator import STOP, UserSimulator
+
+# A reply with more calls than this is answered with errors for the rest: it is not a plan, it is a loop.
+MAX_CALLS_PER_MESSAGE = 8
+
+
+@dataclass
+class Episode:
+    messages: list[dict[str, Any]]  # the whole transcript: system, user, assistant, tool messages
+    final_db: DB
+    stop_reason: str  # "user_stop", "max_turns", "max_steps" or "max_errors"
+    turns: int = 0  # agent messages sent to the user
+    steps: int = 0  # model calls
+    tool_calls: int = 0
+    tool_errors: int = 0  # calls answered with an error, whatever the cause
+    invalid_tool_calls: int = 0  # of which: unknown tool or malformed arguments
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+
+    def agent_texts(self) -> list[str]:
+        return [str(m.get("content") or "") for m in self.messages if m.get("role") == "assistant" and m.get("content")]
+
+
+def run_episode(client: EndpointClient, env: ToolEnv, simulator: UserSimulator, *, max_steps: int = 40,
+                max_errors: int = 5, **params: Any) -> Episode:
+    """Run until the user stops, or a bound is hit. ``EndpointError`` propagates to the caller."""
+    tools = env.domain.schemas()
+    episode = Episode([{"role": "system", "content": env.domain.policy.text}, {"role": "user", "content": simulator.opening()}], env.db, "")
+    while True:
+        if episode.steps >= max_steps:
+            episode.stop_reason = "max_steps"
+            return episode
+        result = client.chat(episode.messages, tools=tools, **params)
+        episode.steps += 1
+        episode.prompt_tokens += result.prompt_tokens
+        episode.completion_tokens += result.completion_tokens
+        episode.latency_ms += result.latency_ms
+        message = {"role": "assistant", "content": result.message.get("content") or None}
+        if result.tool_calls:
+            message["tool_calls"] = result.tool_calls
+        episode.messages.append(message)
+
+        if result.tool_calls:
+            for i, call in enumerate(result.tool_calls):
+                function = call.get("function") or {}
+                if i < MAX_CALLS_PER_MESSAGE:
+                    outcome = env.call(str(function.get("name") or ""), function.get("arguments") or "")
+                    output, status = outcome.output, outcome.status
+                else:
+                    output, status = f"Error: at most {MAX_CALLS_PER_MESSAGE} tool calls per message", "invalid"
+                episode.tool_calls += 1
+                episode.tool_errors += status != "ok"
+                episode.invalid_tool_calls += status == "invalid"
+                episode.messages.append({"role": "tool", "tool_call_id": call.get("id") or f"call_{i}", "content": output})
+            if episode.tool_errors >= max_errors:
+                episode.stop_reason = "max_errors"
+                return episode
+            continue
+
+        episode.turns += 1
+        reply = simulator.reply(episode.messages, env.hash())
+        episode.messages.append({"role": "user", "content": reply})
+        if STOP in reply:
+            at_limit = sum(m["role"] == "user" for m in episode.messages) > simulator.max_turns
+            episode.stop_reason = "max_turns" if at_limit else "user_stop"
+            return episode
