@@ -1,0 +1,1 @@
+"""OPeRA next-action prediction: prompt builder, reply parser and the evaluator."""
