@@ -38,7 +38,7 @@ items, update their default address and change their default payment method.
 ## Exchanges
 - Only items of delivered orders can be exchanged, within {RETURN_WINDOW_DAYS} days of delivery.
 - An item can only be exchanged for another variant of the same product, and only if that variant is in
-  stock. Tell the customer the price difference.
+  stock (an out of stock variant cannot be chosen). Tell the customer the price difference.
 
 ## Profile
 - Any address can become the default address.
