@@ -28,7 +28,9 @@ def normalise(text: str) -> str:
 
 
 def contains(haystack: str, needle: str) -> bool:
-    return normalise(needle) in normalise(haystack)
+    """Normalised substring at token boundaries, so that "54.20" is not found in "54.25"."""
+    pattern = r"(?<![\w.])" + re.escape(normalise(needle)) + r"(?!\w|\.\d)"
+    return re.search(pattern, normalise(haystack)) is not None
 
 
 def replay(domain: str, seed: int, actions: list[dict[str, Any]]) -> DB:

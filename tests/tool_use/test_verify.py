@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from datasets.tool_use.bundle import load_bundled
+from datasets.tool_use.env import ToolEnv
+from evaluation.tool_use.verify import contains, diff_dbs, normalise, replay, verify_rollout
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    records = [r for split in load_bundled().splits for r in split.instances]
+    return {s: [r for r in records if r.scenario == s] for s in ("standard", "ambiguous", "changing", "infeasible")}
+
+
+def test_normalise_and_contains():
+    assert normalise("Refund: $1,234.50!") == "refund 1234.5"
+    assert normalise("30 Days") == "30 days"
+    assert contains("Your refund of 54.2 is on its way", "54.20")
+    assert contains("order #W1001 was cancelled", "#W1001")
+    assert not contains("refund 54.25", "54.20")
+    assert not contains("refund 54.50", "54.00") and contains("refund 54.", "54.00")
+
+
+def test_diff_names_tables_and_keys():
+    diff = diff_dbs({"orders": {"#W1": {"status": "cancelled"}}, "x": 1}, {"orders": {"#W1": {"status": "pending"}}, "y": 2})
+    assert diff == ['orders/#W1/status: "cancelled" (expected "pending")', "x: unexpected 1", "y: missing (expected 2)"]
+
+
+def _gold_run(record):
+    env = ToolEnv.fresh(record.input["domain"], record.input["db_seed"])
+    said = []
+    for action in record.reference["gold_actions"]:
+        said.append("Done: " + env.call(action["name"], action["arguments"]).output)
+    return env.db, said
+
+
+def test_gold_replay_with_outputs_succeeds(tasks):
+    for record in tasks["standard"][:10] + tasks["changing"][:5]:
+        db, said = _gold_run(record)
+        verdict = verify_rollout(record.input["domain"], record.input["db_seed"], db, said, record.reference)
+        assert verdict.success, verdict.failure_reason
+        assert verdict.failure_reason == ""
+
+
+def test_missing_output_is_named(tasks):
+    record = next(r for r in tasks["standard"] if r.reference["expected_outputs"])
+    db, _ = _gold_run(record)
+    verdict = verify_rollout(record.input["domain"], record.input["db_seed"], db, ["All done!"], record.reference)
+    assert not verdict.success
+    assert verdict.missing_outputs == record.reference["expected_outputs"]
+    assert "never told the user" in verdict.failure_reason
+
+
+def test_wrong_record_is_shown_in_the_diff(tasks):
+    record = next(r for r in tasks["standard"] if r.reference["gold_actions"][0]["name"] == "cancel_order")
+    env = ToolEnv.fresh(record.input["domain"], record.input["db_seed"])
+    gold_order = record.reference["gold_actions"][0]["arguments"]["order_id"]
+    other = next(o for o, row in env.db["orders"].items() if row["status"] == "pending" and o != gold_order)
+    env.call("cancel_order", {"order_id": other, "reason": "no longer needed"})
+    verdict = verify_rollout("retail", record.input["db_seed"], env.db, ["refund " + " ".join(record.reference["expected_outputs"])], record.reference)
+    assert not verdict.success and verdict.missing_outputs == []
+    assert any(line.startswith(f"orders/{other}/status") for line in verdict.db_diff)
+    assert any(line.startswith(f"orders/{gold_order}/status") for line in verdict.db_diff)
+    assert "database differs from the goal state" in verdict.failure_reason
+
+
+def test_forbidden_action_is_called_out(tasks):
+    record = tasks["infeasible"][0]
+    forbidden = record.reference["forbidden_actions"][0]
+    db = replay(record.input["domain"], record.input["db_seed"], [forbidden])
+    verdict = verify_rollout(record.input["domain"], record.input["db_seed"], db, ["Done."], record.reference)
+    assert not verdict.success
+    assert f"performed the action the policy forbids ({forbidden['name']} {json.dumps(forbidden['arguments'], sort_keys=True)})" in verdict.failure_reason
+    untouched = replay(record.input["domain"], record.input["db_seed"], [])
+    explained = verify_rollout(record.input["domain"], record.input["db_seed"], untouched,
+                               [f"Sorry, I cannot: {record.reference['expected_outputs'][0]}."], record.reference)
+    assert explained.success
