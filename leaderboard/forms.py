@@ -1,20 +1,29 @@
+"""Forms of the submit and account pages; the API validates submissions through the same form."""
+
+from __future__ import annotations
+
+from typing import Any
+
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
+from django.urls import reverse
 from django.utils import timezone
 
 from leaderboard import jobs
-from leaderboard.endpoints import EndpointRejected, probe
-from leaderboard.models import Benchmark, ModelEntry, Submission
+from leaderboard.access import visible_submissions
+from leaderboard.endpoints import EndpointRejected, check_url, probe
+from leaderboard.models import ApiToken, Benchmark, ModelEntry, Submission
+
+# Failures caused by the service, not by the submitter: they do not use up the daily quota.
+SERVICE_ERRORS = ("scoring_failed", "heartbeat_lost", "internal")
+GENERATION_PARAMS = ("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty")
 
 
 def submissions_left_today(user) -> int:
-    """Per-user daily quota; submissions that failed because of the service do not count."""
+    """Per-user daily quota (UTC day); submissions that failed because of the service do not count."""
     start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    used = (
-        Submission.objects.filter(owner=user, created_at__gte=start)
-        .exclude(error_code__in=["scoring_failed", "heartbeat_lost", "internal"])
-        .count()
-    )
+    used = Submission.objects.filter(owner=user, created_at__gte=start).exclude(error_code__in=SERVICE_ERRORS).count()
     return max(0, settings.ACTBOARD_SUBMISSIONS_PER_DAY - used)
 
 
@@ -33,50 +42,123 @@ class SubmissionForm(forms.Form):
     max_instances = forms.IntegerField(min_value=1, required=False, label="Max instances per scenario",
                                        help_text="Optional: a partial run on the first N instances.")
     temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, required=False)
+    top_p = forms.FloatField(min_value=0, max_value=1, required=False)
     max_tokens = forms.IntegerField(min_value=16, max_value=32768, initial=512, required=False)
+    seed = forms.IntegerField(required=False, help_text="Sent to endpoints that support sampling seeds.")
+    presence_penalty = forms.FloatField(min_value=-2, max_value=2, required=False)
+    frequency_penalty = forms.FloatField(min_value=-2, max_value=2, required=False)
     is_public = forms.BooleanField(required=False, initial=True, label="Show on the public leaderboard")
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args: Any, user=None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.config: dict[str, Any] = {}
+
+    @property
+    def quota_left(self) -> int | None:
+        return submissions_left_today(self.user) if self.user is not None else None
 
     def clean_scenarios(self) -> list[str]:
         return [s.strip() for s in self.cleaned_data["scenarios"].split(",") if s.strip()]
 
-    def clean(self):
+    def generation_params(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {k: d[k] for k in GENERATION_PARAMS if d.get(k) is not None}
+
+    def clean(self) -> dict[str, Any]:
+        # Cheapest checks first: the endpoint probe is a network call and runs last.
         data = super().clean()
         if self.errors:
             return data
-        if self.user is not None and submissions_left_today(self.user) <= 0:
-            raise forms.ValidationError(f"Daily quota reached ({settings.ACTBOARD_SUBMISSIONS_PER_DAY} submissions per day).", code="quota")
-        try:
-            jobs.scenario_slugs(data["benchmark"], data["scenarios"])
-        except jobs.SubmissionError as err:
-            self.add_error("scenarios", err.message)
+        if self.quota_left == 0:
+            raise forms.ValidationError(
+                f"Daily quota reached: {settings.ACTBOARD_SUBMISSIONS_PER_DAY} submissions per day. "
+                "Submissions that failed because of the service do not count; the quota resets at 00:00 UTC.",
+                code="quota",
+            )
+        benchmark: Benchmark = data["benchmark"]
+        split = benchmark.splits.filter(name="test").first()
+        if split is None:
+            self.add_error("benchmark", forms.ValidationError(f"{benchmark.slug} has no test split to evaluate.", code="no_split"))
             return data
+        try:
+            check_url(data["base_url"])
+        except EndpointRejected as err:
+            self.add_error("base_url", forms.ValidationError(err.message, code=err.code))
+            return data
+        candidate = ModelEntry(base_url=data["base_url"], model_id=data["model_id"], generation_params=self.generation_params())
+        try:
+            self.config = jobs.config_snapshot(
+                candidate, benchmark, split, scenarios=data["scenarios"], trials=data.get("trials"), max_instances=data.get("max_instances")
+            )
+        except jobs.SubmissionError as err:
+            self.add_error("scenarios", forms.ValidationError(err.message, code=err.code))
+            return data
+        self._refuse_duplicate(jobs.config_hash(self.config, data["base_url"]))
         try:
             probe(data["base_url"], data["model_id"], data.get("api_key") or "")
         except EndpointRejected as err:
-            field = "model_id" if err.code == "model_not_listed" else "base_url"
-            self.add_error(field, err.message)
+            field = {"model_not_listed": "model_id", "auth": "api_key"}.get(err.code, "base_url")
+            self.add_error(field, forms.ValidationError(self._redact(err.message), code=err.code))
         return data
 
-    def generation_params(self) -> dict:
-        d = self.cleaned_data
-        return {k: d[k] for k in ("temperature", "max_tokens") if d.get(k) is not None}
+    def _refuse_duplicate(self, config_hash: str) -> None:
+        """Same endpoint, model, params and dataset version as a run the user can see: point to it instead."""
+        if self.user is None:
+            return
+        earlier = (
+            visible_submissions(self.user)
+            .filter(config_hash=config_hash, status__in=[Submission.Status.FINISHED, *Submission.ACTIVE])
+            .order_by("-created_at")
+            .values_list("id", "status")
+            .first()
+        )
+        if earlier:
+            pk, state = earlier
+            verb = "is already queued or running" if state in Submission.ACTIVE else "was already evaluated"
+            raise forms.ValidationError(
+                f"Duplicate: this endpoint, model, generation parameters and dataset version {verb} as submission "
+                f"#{pk} ({reverse('submission', args=[pk])}). Change a parameter or re-run that submission instead.",
+                code="duplicate",
+            )
+
+    def _redact(self, message: str) -> str:
+        # An endpoint may echo the key in its error body; it must not come back in our response.
+        key = self.cleaned_data.get("api_key")
+        return message.replace(key, "***") if key else message
 
     def save(self) -> Submission:
         d = self.cleaned_data
-        model, _ = ModelEntry.objects.get_or_create(
-            owner=self.user, name=d["name"], base_url=d["base_url"], model_id=d["model_id"],
-            defaults={"organisation": d["organisation"]},
-        )
+        params = self.generation_params()
+        # One entry per distinct configuration: a later submission must not change the params of an earlier
+        # one, which would then re-run with settings other than its snapshot.
+        model = next(
+            (m for m in ModelEntry.objects.filter(owner=self.user, name=d["name"], base_url=d["base_url"], model_id=d["model_id"])
+             if m.generation_params == params),
+            None,
+        ) or ModelEntry(owner=self.user, name=d["name"], base_url=d["base_url"], model_id=d["model_id"], generation_params=params)
         if d.get("api_key"):
             model.api_key = d["api_key"]
-        model.generation_params = self.generation_params()
         model.organisation = d["organisation"]
         model.save()
         return jobs.create_submission(
             model=model, benchmark=d["benchmark"], scenarios=d["scenarios"], trials=d.get("trials"),
             concurrency=d["concurrency"], max_instances=d.get("max_instances"), owner=self.user, is_public=d["is_public"],
         )
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(required=False, help_text="Optional, for notices about your submissions.")
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
+
+
+class TokenForm(forms.Form):
+    EXPIRY_CHOICES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year")]
+
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CI'.")
+    days = forms.TypedChoiceField(label="Expires after", choices=EXPIRY_CHOICES, coerce=int, initial=90)
+
+    def save(self, user) -> tuple[ApiToken, str]:
+        return ApiToken.issue(user, self.cleaned_data["name"], days=self.cleaned_data["days"])
