@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from leaderboard import account_views
+
+urlpatterns = [
+    path("", account_views.account, name="account"),
+    path("signup/", account_views.signup, name="signup"),
+    path("tokens/", account_views.token_create, name="token-create"),
+    path("tokens/<int:pk>/revoke/", account_views.token_revoke, name="token-revoke"),
+]
