@@ -28,8 +28,14 @@ def normalise(text: str) -> str:
 
 
 def contains(haystack: str, needle: str) -> bool:
-    """Normalised substring at token boundaries, so that "54.20" is not found in "54.25"."""
-    pattern = r"(?<![\w.])" + re.escape(normalise(needle)) + r"(?!\w|\.\d)"
+    """Normalised substring; numbers must match whole, so that "54.20" is not found in "54.25" while
+    "gift card" is found in "gift cards"."""
+    wanted = normalise(needle)
+    pattern = re.escape(wanted)
+    if wanted[:1].isdigit():
+        pattern = r"(?<![\d.])" + pattern
+    if wanted[-1:].isdigit():
+        pattern += r"(?!\d|\.\d)"
     return re.search(pattern, normalise(haystack)) is not None
 
 

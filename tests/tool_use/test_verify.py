@@ -17,7 +17,8 @@ def test_normalise_and_contains():
     assert normalise("Refund: $1,234.50!") == "refund 1234.5"
     assert normalise("30 Days") == "30 days"
     assert contains("Your refund of 54.2 is on its way", "54.20")
-    assert contains("order #W1001 was cancelled", "#W1001")
+    assert contains("order #W1001 was cancelled", "#W1001") and not contains("order #W10012", "#W1001")
+    assert contains("Gift cards cannot be the default", "gift card")
     assert not contains("refund 54.25", "54.20")
     assert not contains("refund 54.50", "54.00") and contains("refund 54.", "54.00")
 
