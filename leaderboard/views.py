@@ -1,89 +1,102 @@
+"""Browse pages. Views parse the request and pick a template; tables live in ``boards``, charts in
+``charts`` and downloads in ``exports``."""
+
 from __future__ import annotations
 
-import plotly.graph_objects as go
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 from plotly.offline import get_plotlyjs
 
-from leaderboard import boards, jobs
+from leaderboard import boards, charts, exports, jobs
 from leaderboard.forms import SubmissionForm, submissions_left_today
 from leaderboard.models import Benchmark, Submission
 
+BOARD_PAGE_SIZE = 100
+RESULTS_PAGE_SIZE = 20
+MAX_COMPARE = 6
+
 
 def home(request):
-    benchmarks = Benchmark.objects.prefetch_related("scenarios", "splits")
+    entries = Count("submissions__model", distinct=True, filter=Q(
+        submissions__status=Submission.Status.FINISHED, submissions__is_public=True, submissions__is_hidden=False))
+    benchmarks = Benchmark.objects.prefetch_related("scenarios", "splits").annotate(models_ranked=entries)
     return render(request, "leaderboard/home.html", {"benchmarks": benchmarks})
-
-
-def headline_chart(benchmark: Benchmark, rows: list[boards.BoardRow], metric) -> str:
-    """Horizontal bars of the headline metric with 95% CI error bars, best at the top."""
-    shown = [r for r in rows if metric.name in r.scores][:25][::-1]
-    scale = 100 if metric.unit == "ratio" else 1
-    values = [r.scores[metric.name].value * scale for r in shown]
-    highs = [((r.scores[metric.name].ci_high or r.scores[metric.name].value) * scale) - v for r, v in zip(shown, values)]
-    lows = [v - ((r.scores[metric.name].ci_low or r.scores[metric.name].value) * scale) for r, v in zip(shown, values)]
-    fig = go.Figure(
-        go.Bar(
-            x=values, y=[f"{r.model.name} (#{r.submission.id})" for r in shown], orientation="h",
-            error_x={"type": "data", "array": highs, "arrayminus": lows, "visible": True},
-            marker_color=["#8a8f98" if r.submission.is_baseline else "#2f6fdb" for r in shown],
-        )
-    )
-    fig.update_layout(
-        height=120 + 28 * len(shown), margin={"l": 10, "r": 10, "t": 30, "b": 40},
-        title=f"{metric.label}{' (%)' if metric.unit == 'ratio' else ''} with 95% CI",
-        xaxis={"title": metric.label}, yaxis={"automargin": True},
-    )
-    return fig.to_html(include_plotlyjs=False, full_html=False, config={"displaylogo": False, "responsive": True})
 
 
 def leaderboard(request, slug: str):
     benchmark = get_object_or_404(Benchmark.objects.prefetch_related("scenarios"), slug=slug)
     tabs = boards.tabs(benchmark)
-    scenario = request.GET.get("scenario") or tabs[0][0]
+    scenario = request.GET.get("scenario", jobs.OVERALL)
     if scenario not in dict(tabs):
-        scenario = tabs[0][0]
+        scenario = jobs.OVERALL
     metrics = boards.metric_specs(benchmark)
-    headline = next(m for m in metrics if m.headline)
-    rows = boards.board(benchmark, scenario)
-    chart = headline_chart(benchmark, rows, headline) if rows else ""
+    headline = boards.headline_spec(benchmark)
+    columns = boards.columns(metrics)
+    query = boards.BoardQuery.from_params(request.GET, columns)
+    ranked = boards.board(benchmark, scenario, all_submissions=query.all_submissions)
+    rows = boards.select(ranked, query)
+    if fmt := exports.requested_format(request.GET):
+        return exports.response(exports.leaderboard_table(benchmark.slug, scenario, rows, metrics), fmt)
+
+    by_rank = sorted(rows, key=lambda r: r.rank)
+    chart_html = []
+    if by_rank:
+        scenarios = tabs[1:]
+        top = by_rank[: charts.MAX_SERIES]
+        if scenarios:
+            cells = boards.scenario_cells(benchmark, [r.submission.id for r in top], headline.name)
+            chart_html.append(charts.scenario_bars(top, cells, scenarios, headline))
+        if pass_k := boards.pass_k_metrics(metrics):
+            chart_html.append(charts.pass_k_curves(top, pass_k))
+        chart_html.append(charts.score_versus(by_rank, headline))
     return render(request, "leaderboard/leaderboard.html", {
         "benchmark": benchmark, "tabs": tabs, "scenario": scenario, "metrics": metrics, "headline": headline,
-        "rows": rows, "chart": chart,
+        "columns": columns, "query": query, "page": Paginator(rows, BOARD_PAGE_SIZE).get_page(request.GET.get("page")),
+        "total": len(ranked), "leader": ranked[0] if ranked else None, "charts": chart_html,
     })
 
 
+def _submission_or_404(request, pk: int) -> Submission | None:
+    return (
+        Submission.objects.select_related("model", "benchmark", "split", "owner")
+        .filter(boards.visible_to(request.user), pk=pk).first()
+    )
+
+
 def submission_detail(request, pk: int):
-    submission = get_object_or_404(Submission.objects.select_related("model", "benchmark", "split", "owner"), pk=pk)
-    if not submission.is_public and submission.owner != request.user and not request.user.is_staff:
+    submission = _submission_or_404(request, pk)
+    if submission is None:
         return render(request, "leaderboard/private.html", status=404)
-    metrics = boards.metric_specs(submission.benchmark)
-    scores = {}
-    for score in submission.scores.all():
-        scores.setdefault(score.scenario, {})[score.metric] = score
-    scenario_order = list(submission.scenarios) + ([jobs.OVERALL] if scores else [])
-    results = submission.results.select_related("instance").order_by("scenario", "instance_id", "trial")
-    only_failures = request.GET.get("failures") == "1"
-    if only_failures:
-        results = results.filter(correct=False)
-    if request.GET.get("scenario"):
-        results = results.filter(scenario=request.GET["scenario"])
-    page = Paginator(results, 25).get_page(request.GET.get("page"))
+    scores = boards.submission_scores(submission)
+    flt = boards.ResultFilter.from_params(request.GET, submission.scenarios)
+    # Hidden test references never leave the server, neither on the page nor in an export.
+    show_references = not submission.split.labels_hidden or request.user.is_staff
+    results = boards.results(submission, flt)
+    if fmt := exports.requested_format(request.GET):
+        if request.GET.get("table") == "scores":
+            table = exports.scores_table(f"submission-{submission.id}-scores", [submission], {submission.id: scores})
+        else:
+            table = exports.results_table(submission, results.iterator(chunk_size=2000), show_references)
+        return exports.response(table, fmt)
     return render(request, "leaderboard/submission.html", {
-        "submission": submission, "metrics": metrics, "scores": scores, "scenario_order": scenario_order,
-        "page": page, "only_failures": only_failures, "can_manage": request.user.is_staff or submission.owner_id == request.user.id,
+        "submission": submission, "metrics": boards.metric_specs(submission.benchmark), "scores": scores,
+        "scenario_order": boards.scored_scenarios(submission, scores), "errors": boards.error_groups(submission),
+        "filter": flt, "page": Paginator(results.defer("instance__input"), RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
+        "show_references": show_references,
+        "can_manage": request.user.is_staff or (request.user.is_authenticated and submission.owner_id == request.user.id),
     })
 
 
 def submission_status(request, pk: int):
     """Polled by the submission page for its live progress bar."""
-    s = get_object_or_404(Submission, pk=pk)
-    if not s.is_public and s.owner != request.user and not request.user.is_staff:
+    s = _submission_or_404(request, pk)
+    if s is None:
         return JsonResponse({"detail": "not found"}, status=404)
     return JsonResponse({
         "id": s.id, "status": s.status, "progress_done": s.progress_done, "progress_total": s.progress_total,
@@ -91,6 +104,38 @@ def submission_status(request, pk: int):
         "error_message": s.error_message, "heartbeat_at": s.heartbeat_at.isoformat() if s.heartbeat_at else None,
         "finished_at": s.finished_at.isoformat() if s.finished_at else None,
     })
+
+
+def _compare_ids(params) -> list[int]:
+    raw = ",".join(params.getlist("ids"))
+    ids = [int(part) for part in raw.replace(" ", ",").split(",") if part.strip().isdigit()]
+    return list(dict.fromkeys(ids))[:MAX_COMPARE]
+
+
+def compare(request):
+    ids = _compare_ids(request.GET)
+    found = {s.id: s for s in Submission.objects.select_related("model", "benchmark").filter(boards.visible_to(request.user), id__in=ids)}
+    submissions = [found[i] for i in ids if i in found]
+    context = {"ids": ",".join(map(str, ids)), "submissions": submissions, "max_compare": MAX_COMPARE}
+    benchmarks = {s.benchmark_id for s in submissions}
+    if len(submissions) < 2 or len(benchmarks) > 1:
+        context["problem"] = (
+            "Submissions of different benchmarks measure different things; compare within one benchmark."
+            if len(benchmarks) > 1 else "Give the ids of two or more submissions you can see, e.g. ?ids=12,15."
+        )
+        return render(request, "leaderboard/compare.html", context, status=400 if ids else 200)
+    scores = boards.compare_scores(submissions)
+    pairs = boards.head_to_heads(submissions)
+    if fmt := exports.requested_format(request.GET):
+        name = "compare-" + "-".join(map(str, ids))
+        if request.GET.get("table") == "instances":
+            return exports.response(exports.head_to_head_table(name + "-instances", pairs), fmt)
+        return exports.response(exports.scores_table(name + "-scores", submissions, scores), fmt)
+    context.update({
+        "benchmark": submissions[0].benchmark, "pairs": pairs,
+        "rows": boards.compare_rows(submissions, scores, boards.metric_specs(submissions[0].benchmark)),
+    })
+    return render(request, "leaderboard/compare.html", context)
 
 
 @login_required
