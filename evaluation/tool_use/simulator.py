@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from datasets.tool_use.pipeline import STOP
 from evaluation.client import EndpointClient
 from evaluation.tool_use.verify import normalise
 
-STOP = "###STOP###"
 CONFIRM_WORDS = ("confirm", "proceed", "go ahead", "shall i", "should i", "do you want me to")
 REFUSAL_WORDS = ("cannot", "can't", "can not", "unable", "not able to", "not allowed", "not possible", "not permitted", "won't be able")
 
