@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import pyarrow as pa
@@ -304,7 +304,8 @@ def read_folder(folder: str | Path, progress: Progress = _no_progress) -> Folder
             continue
         relative = split["files"]["jsonl"]["path"]
         path = root / relative
-        if not path.resolve().is_relative_to(root.resolve()) or not path.is_file():
+        # Checked on the name, not the resolved path: HF cache snapshots are symlinks into its blob store.
+        if PurePosixPath(relative).is_absolute() or ".." in PurePosixPath(relative).parts or not path.is_file():
             raise DatasetError(relative, f"listed in the manifest for split '{split['name']}' but missing")
         digest = hashlib.sha256()
         with open(path, "rb") as handle:
