@@ -1,0 +1,119 @@
+"""NextActionEvaluator against real HTTP endpoints: a bundled baseline behind PolicyServer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import pytest
+
+from datasets.opera.bundle import load_bundled
+from evaluation.base import Instance, ResultRow
+from evaluation.baselines import BASELINES
+from evaluation.baselines.next_action import MajorityPolicy, RetrievalPolicy, page_names
+from evaluation.baselines.server import PolicyServer
+from evaluation.client import EndpointClient, EndpointConfig, EndpointError
+from evaluation.next_action.evaluator import NextActionEvaluator
+from evaluation.next_action.parser import parse_reply
+from evaluation.next_action.prompt import build_messages
+from evaluation.registry import get_evaluator_class, load_object
+
+
+def bundled_instances() -> list[Instance]:
+    split = next(s for s in load_bundled().splits if s.name == "test")
+    return [Instance(id=n, key=r.key, input=r.input, reference=r.reference) for n, r in enumerate(split.instances[:40])]
+
+
+@pytest.fixture(scope="module")
+def majority_server() -> Iterator[PolicyServer]:
+    server = PolicyServer(MajorityPolicy()).start_background()
+    yield server
+    server.stop()
+
+
+class CannedPolicy:
+    model_id = "canned"
+
+    def __init__(self, content: str) -> None:
+        self.content = content
+
+    def reply(self, messages: list[dict[str, Any]], tools: Any, params: dict[str, Any]) -> dict[str, Any]:
+        return {"content": self.content}
+
+
+def test_registry_and_schema() -> None:
+    assert get_evaluator_class("next_action") is NextActionEvaluator
+    assert NextActionEvaluator.headline_metric().name == "exact_match"
+    assert NextActionEvaluator.scenarios == ("full", "no_persona", "no_rationale")
+    assert not next(m for m in NextActionEvaluator.metrics if m.name == "parse_error_rate").higher_is_better
+    for name in ("opera-majority", "opera-retrieval"):
+        assert load_object(BASELINES[name].policy)().model_id == name  # type: ignore[operator]
+
+
+def test_run_and_score_against_a_served_baseline(majority_server: PolicyServer) -> None:
+    evaluator = NextActionEvaluator({"observation_chars": 6_000, "bootstrap": 200})
+    config = EndpointConfig(base_url=majority_server.base_url, model="opera-majority", params={"temperature": 0})
+    rows = []
+    with EndpointClient(config) as client:
+        for scenario in evaluator.scenarios:
+            for instance in bundled_instances():
+                outcome = evaluator.run(client, instance, scenario, trial=0)
+                assert outcome.prediction["parse_error"] == ""
+                assert outcome.metrics["exact_match"] in (0.0, 1.0)
+                assert outcome.transcript[-1]["role"] == "assistant" and len(outcome.transcript) == 3
+                assert len(outcome.transcript[1]["content"]) < 6_000 + 8_000  # page budget + persona and history
+                assert outcome.prompt_tokens > 0 and outcome.completion_tokens > 0 and outcome.latency_ms > 0
+                rows.append(ResultRow(instance, 0, outcome.prediction, outcome.metrics))
+    scores = {s.metric: s for s in evaluator.score("full", rows[:40])}
+    assert set(scores) == {m.name for m in evaluator.metrics}
+    em = scores["exact_match"]
+    assert em.n == 40 and em.value == pytest.approx(sum(r.metrics["exact_match"] for r in rows[:40]) / 40)
+    assert em.ci_low <= em.value <= em.ci_high
+    assert scores["parse_error_rate"].value == 0.0
+
+
+def test_errored_and_unparsable_rows_count_as_wrong(fault_free_rows: list[ResultRow]) -> None:
+    evaluator = NextActionEvaluator({"bootstrap": 0})
+    rows = [ResultRow(r.instance, r.trial, r.prediction, r.metrics, error_code="timeout" if i % 2 else "")
+            for i, r in enumerate(fault_free_rows)]
+    scores = {s.metric: s for s in evaluator.score("full", rows)}
+    assert scores["exact_match"].n == len(rows)
+    assert scores["exact_match"].value <= 0.5
+    assert scores["parse_error_rate"].value == pytest.approx(0.5)
+
+
+@pytest.fixture
+def fault_free_rows() -> list[ResultRow]:
+    return [ResultRow(i, 0, dict(i.reference, parse_error=""), {}) for i in bundled_instances()[:10]]
+
+
+def test_unparsable_reply_and_endpoint_errors() -> None:
+    instance = bundled_instances()[0]
+    server = PolicyServer(CannedPolicy("I'd probably click on something nice.")).start_background()
+    try:
+        with EndpointClient(EndpointConfig(base_url=server.base_url, model="canned")) as client:
+            outcome = NextActionEvaluator().run(client, instance, "full", trial=0)
+        assert outcome.prediction["type"] == "invalid" and outcome.metrics == {"exact_match": 0.0, "parse_error": 1.0}
+        config = EndpointConfig(base_url=server.base_url, model="not-served", max_retries=0)
+        with EndpointClient(config) as client, pytest.raises(EndpointError) as info:
+            NextActionEvaluator().run(client, instance, "full", trial=0)
+        assert info.value.code == "not_found"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("policy_class", [MajorityPolicy, RetrievalPolicy])
+def test_baselines_answer_valid_json_with_names_from_the_page(policy_class: type) -> None:
+    policy = policy_class()
+    kinds = set()
+    for instance in bundled_instances():
+        messages = build_messages(instance.input, "no_persona", observation_chars=4_000)
+        content = policy.reply(messages, None, {})["content"]
+        body = json.loads(content)
+        assert set(body) == {"rationale", "action"}
+        parsed = parse_reply(content)
+        assert parsed["parse_error"] == ""
+        kinds.add(parsed["type"])
+        if parsed["type"] in ("click", "input"):
+            assert parsed["name"] in page_names(messages[1]["content"])
+    assert "click" in kinds
