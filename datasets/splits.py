@@ -18,7 +18,6 @@ This module needs no Django: the service turns its database rows into ``SplitExp
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -351,9 +350,3 @@ def fetch(repo_id: str, *, revision: str | None = None, token: str | None = None
     return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, token=token, endpoint=endpoint,
                                   cache_dir=cache_dir, allow_patterns=[MANIFEST, CARD, "data/*.jsonl"]))
 
-
-def parquet_bytes(rows: Iterable[Row], hidden: bool) -> bytes:
-    """Small splits only (tests, previews); the service writes large ones to a temporary file."""
-    buffer = io.BytesIO()
-    write_parquet(rows, hidden, buffer)
-    return buffer.getvalue()
