@@ -24,11 +24,14 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from datasets.tool_use.domain import DB, Domain, render_value
 from datasets.tool_use.domains import get_domain
 from datasets.tool_use.env import ToolEnv, canonical_json, db_hash, initial_db
+
+if TYPE_CHECKING:
+    from evaluation.client import EndpointClient
 
 GENERATOR_VERSION = "1.0"
 SCENARIOS = ("standard", "ambiguous", "changing", "infeasible")
@@ -351,7 +354,7 @@ def verify_task(domain: Domain, db: DB, task: Task) -> list[str]:
 # -- optional paraphrase ------------------------------------------------------------------------------
 
 
-def paraphrase_opening(client: Any, task: Task) -> bool:
+def paraphrase_opening(client: "EndpointClient", task: Task) -> bool:
     """Rewrite the opening line through an LLM endpoint, keeping every stated fact verbatim.
 
     Returns whether the paraphrase was kept: one that drops a value, or leaks a withheld one, is refused.
@@ -458,7 +461,7 @@ class Generation:
 
 
 def generate_tasks(domain_name: str, n: int, seed: int, *, progress: Callable[[int, int], None] | None = None,
-                   paraphraser: Any = None, walks: int | None = None) -> Generation:
+                   paraphraser: "EndpointClient | None" = None, walks: int | None = None) -> Generation:
     """Generate about ``n`` verified tasks, split evenly over the scenarios, then into train/dev/test.
 
     ``progress(done, total)`` is called as tasks are verified; ``paraphraser`` is an optional
@@ -547,6 +550,6 @@ def write_splits(generation: Generation, out_dir: str | Path) -> Manifest:
 
 
 def generate(domain_name: str, n: int, seed: int, out_dir: str | Path, *, progress: Callable[[int, int], None] | None = None,
-             paraphraser: Any = None) -> Manifest:
+             paraphraser: "EndpointClient | None" = None) -> Manifest:
     """Generate, verify and write one domain's splits; the manifest carries the per-scenario report."""
     return write_splits(generate_tasks(domain_name, n, seed, progress=progress, paraphraser=paraphraser), out_dir)

@@ -119,6 +119,8 @@ class _ScriptedAgent(ABC):
         if convo.request is None:
             return {"content": "Hello! How can I help you today?"}
         request = convo.request
+        if reply := self.fill(domain, convo, request):
+            return reply
         done = [out for name, args, out in convo.calls if name == request.tool and args == request.arguments]
         if done:
             if not convo.last_is_tool:
@@ -127,6 +129,10 @@ class _ScriptedAgent(ABC):
                 return {"content": f"I'm sorry, I was unable to complete that: {done[-1]}"}
             return {"content": f"Done. {_summary(done[-1])}"}
         return self.act(domain, convo, request)
+
+    def fill(self, domain: Domain, convo: Conversation, request: Request) -> dict[str, Any] | None:
+        """Complete the request's arguments in place, or return the message that must come first."""
+        return None
 
     @abstractmethod
     def act(self, domain: Domain, convo: Conversation, request: Request) -> dict[str, Any]:
@@ -175,7 +181,7 @@ class ReferenceAgentPolicy(_ScriptedAgent):
 class NaiveAgentPolicy(_ScriptedAgent):
     model_id = "t2t-naive-agent"
 
-    def act(self, domain: Domain, convo: Conversation, request: Request) -> dict[str, Any]:
+    def fill(self, domain: Domain, convo: Conversation, request: Request) -> dict[str, Any] | None:
         tool = domain.tool(request.tool)
         known = {domain.identity_param: convo.identity, **request.arguments}
         for param in self.missing(domain, request):
@@ -192,4 +198,7 @@ class NaiveAgentPolicy(_ScriptedAgent):
                     if reply := self.call_once(convo, reader.name, {p: known[p] for p in needed}):
                         return reply
             return {"content": "I could not complete your request with the information available."}
+        return None
+
+    def act(self, domain: Domain, convo: Conversation, request: Request) -> dict[str, Any]:
         return {"content": None, "tool_calls": [tool_call(request.tool, request.arguments)]}

@@ -51,7 +51,7 @@ class ScriptedUserSimulator:
     """The deterministic user. Rules, first match wins (on the agent's latest message):
 
     1. the database is in the goal state (not for infeasible tasks, whose goal is "unchanged") -> done;
-    2. ambiguous: it names a withheld fact's keyword ("which order", "order id") -> reveal that fact;
+    2. ambiguous: it asks a question naming a withheld fact ("which order", "order id") -> reveal the fact;
     3. infeasible: it refuses -> insist once, then accept (stop);
     4. it asks for confirmation -> "yes", except the first time in `changing` -> switch goals;
     5. changing, before the switch, a statement (the agent acted without asking) -> switch goals;
@@ -80,7 +80,7 @@ class ScriptedUserSimulator:
 
         if self.scenario != "infeasible" and db_hash == self.goal_hash:
             return script["done"]
-        if self.scenario == "ambiguous":
+        if self.scenario == "ambiguous" and is_question(agent):
             for fact in script["reveal"]:
                 if fact["reply"] not in said and any(normalise(k) in text for k in fact["keywords"]):
                     return fact["reply"]

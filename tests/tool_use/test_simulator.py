@@ -33,9 +33,9 @@ def test_ambiguous_reveals_only_when_asked(records, domain):
     sim = _sim(record)
     (fact,) = record.input["script"]["reveal"]
     assert fact["reply"] not in sim.opening()
-    said = _talk(sim, "What is the weather like?", f"Sure. Could you tell me {fact['keywords'][0]}?")
-    assert said[1] == record.input["script"]["restatement"]
-    assert said[2] == fact["reply"]
+    said = _talk(sim, "What is the weather like?", f"I picked the first {fact['keywords'][0]}.", f"Sure. Could you tell me {fact['keywords'][0]}?")
+    assert said[1] == said[2] == record.input["script"]["restatement"]  # naming the slot without asking reveals nothing
+    assert said[3] == fact["reply"]
 
 
 def test_confirmation_gets_yes_and_goal_state_ends(records):
