@@ -342,11 +342,10 @@ def publish(folder: str | Path, repo_id: str, *, token: str | None = None, priva
     return str(info.commit_url)
 
 
-def fetch(repo_id: str, *, revision: str | None = None, token: str | None = None, endpoint: str | None = None,
-          cache_dir: str | Path | None = None) -> Path:
+def fetch(repo_id: str, *, revision: str | None = None, token: str | None = None, endpoint: str | None = None) -> Path:
     """Download (or reuse from the HF cache) a published dataset repo; return its local snapshot folder."""
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, token=token, endpoint=endpoint,
-                                  cache_dir=cache_dir, allow_patterns=[MANIFEST, CARD, "data/*.jsonl"]))
+                                  allow_patterns=[MANIFEST, CARD, "data/*.jsonl"]))
 
