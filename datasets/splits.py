@@ -154,16 +154,20 @@ def hub_license(name: str) -> dict[str, str]:
 
 
 def dataset_card(manifest: dict[str, Any]) -> str:
-    """A Hub dataset card: YAML front matter with one config over every split, then a description."""
+    """A Hub dataset card: YAML front matter (configs, licence, citation), then a description."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     bench = manifest["benchmark"]
+    # Splits without references get their own config: one config's splits must share their columns.
+    configs = [
+        {"config_name": name, "data_files": [{"split": s["name"], "path": s["files"]["jsonl"]["path"]} for s in group]}
+        for name, group in (("default", [s for s in manifest["splits"] if s["references_included"]]),
+                            ("inputs_only", [s for s in manifest["splits"] if not s["references_included"]]))
+        if group
+    ]
     card_data = DatasetCardData(
         pretty_name=bench["name"],
-        configs=[{
-            "config_name": "default",
-            "data_files": [{"split": s["name"], "path": s["files"]["jsonl"]["path"]} for s in manifest["splits"]],
-        }],
+        configs=configs,
         citation=bench["citation"] or None,
         tags=["actboard", "agents", "benchmark"],
         **hub_license(bench["license"]),

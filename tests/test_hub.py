@@ -40,8 +40,10 @@ def test_published_folder_has_card_manifest_and_no_hidden_reference(published):
     front = yaml.safe_load(card.split("---")[1])
     assert front["license"] == "cc0-1.0" and front["pretty_name"] == "Toy addition"
     assert front["citation"].startswith("@misc{toy")
-    assert front["configs"] == [{"config_name": "default", "data_files": [
-        {"split": "test", "path": "data/test.jsonl"}, {"split": "train", "path": "data/train.jsonl"}]}]
+    assert front["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train.jsonl"}]},
+        {"config_name": "inputs_only", "data_files": [{"split": "test", "path": "data/test.jsonl"}]},
+    ]
     assert "withheld" in card and "## Citation" in card
     manifest = json.loads((published / "manifest.json").read_text())
     assert {s["name"]: s["references_included"] for s in manifest["splits"]} == {"test": False, "train": True}
