@@ -1,0 +1,66 @@
+"""The management commands a maintainer runs: load, evaluate, statistics."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from evaluation.baselines.next_action import MajorityPolicy
+from evaluation.baselines.server import PolicyServer
+from leaderboard.models import Benchmark, Score, Split, Submission
+
+
+@pytest.fixture
+def loaded(db):
+    call_command("load_benchmarks", verbosity=0)
+    return Benchmark.objects.get(slug="opera")
+
+
+def test_load_benchmarks_is_idempotent(loaded):
+    splits = dict(Split.objects.values_list("id", "sha256"))
+    out = io.StringIO()
+    call_command("load_benchmarks", stdout=out, verbosity=0)
+    assert dict(Split.objects.values_list("id", "sha256")) == splits  # unchanged splits are kept as they are
+    assert "OPeRA next-action prediction" in out.getvalue() and "test 902" in out.getvalue()
+    assert set(Benchmark.objects.values_list("slug", flat=True)) == {"opera", "trajectory2task"}
+
+
+def test_evaluate_prints_a_score_table(loaded):
+    server = PolicyServer(MajorityPolicy()).start_background()
+    out = io.StringIO()
+    try:
+        call_command("evaluate", "--benchmark", "opera", "--base-url", server.base_url, "--model", "opera-majority",
+                     "--max-instances", "12", "--scenarios", "full", "no_persona", stdout=out, stderr=io.StringIO())
+    finally:
+        server.stop()
+    submission = Submission.objects.get()
+    assert submission.status == "finished" and submission.progress_done == 24
+    text = out.getvalue()
+    assert f"Submission #{submission.id}: opera-majority" in text and "Exact match ↑" in text
+    value = Score.objects.get(submission=submission, scenario="full", metric="exact_match").value
+    assert f"{100 * value:.2f}" in text
+
+
+def test_evaluate_reports_an_unreachable_endpoint(loaded):
+    with pytest.raises(CommandError, match=r"failed: Endpoint check failed: cannot connect to http://127.0.0.1:9/v1"):
+        call_command("evaluate", "--benchmark", "opera", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", stderr=io.StringIO())
+    assert Submission.objects.get().error_code == "endpoint_unreachable"
+
+
+def test_evaluate_names_a_missing_benchmark(db):
+    with pytest.raises(CommandError, match="no benchmark 'nope'; run `manage.py load_benchmarks` first"):
+        call_command("evaluate", "--benchmark", "nope", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+
+
+def test_opera_stats_prints_bundled_next_to_real(db):
+    out = io.StringIO()
+    call_command("opera_stats", stdout=out)
+    text = out.getvalue()
+    assert "test split" in text and "prediction instances" in text and "902" in text and "real OPeRA" in text
+
+
+def test_opera_stats_names_a_missing_folder(db, tmp_path):
+    with pytest.raises(CommandError, match=str(tmp_path)):
+        call_command("opera_stats", str(tmp_path))
