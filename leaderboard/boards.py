@@ -10,29 +10,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import combinations
 from typing import Any
 
-from django.db.models import Count, F, FilteredRelation, Min, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from evaluation.base import MetricSpec
 from evaluation.registry import get_evaluator_class
 from leaderboard.jobs import OVERALL
-from leaderboard.models import Benchmark, InstanceResult, ModelEntry, Score, Submission
+from leaderboard.models import Benchmark, InstanceResult, Score, Submission
 
 PASS_K = re.compile(r"^pass_(\d+)$")
-# The Submission and ModelEntry columns a leaderboard row shows; everything else stays in the database.
-ROW_FIELDS = (
-    "id", "model_id", "benchmark_id", "finished_at", "max_instances", "prompt_tokens", "completion_tokens",
-    "latency_mean_ms", "latency_p95_ms", "is_baseline", "is_verified", "is_flagged",
-    "model__id", "model__name", "model__organisation", "model__price_prompt_per_mtok", "model__price_completion_per_mtok",
-)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ is ~3x slower, and a board builds thousands
 class Cell:
-    """One score as the leaderboard shows it (the fields of ``Score`` that matter, without the ORM cost)."""
+    """One score as the pages show it (the fields of ``Score`` that matter, without the ORM cost)."""
 
     value: float
     ci_low: float | None = None
@@ -41,21 +36,57 @@ class Cell:
 
     def overlaps(self, other: "Cell") -> bool | None:
         """Whether the two 95% intervals overlap; None when either has no interval."""
-        if None in (self.ci_low, self.ci_high, other.ci_low, other.ci_high):
+        if self.ci_low is None or self.ci_high is None or other.ci_low is None or other.ci_high is None:
             return None
-        return self.ci_low <= other.ci_high and other.ci_low <= self.ci_high  # type: ignore[operator]
+        return self.ci_low <= other.ci_high and other.ci_low <= self.ci_high
+
+
+# A leaderboard row carries the few Submission and ModelEntry columns it shows as plain objects: building
+# a thousand ORM instances per request cost ~15 ms of the page's 50 ms budget (DESIGN §3).
+@dataclass(slots=True)
+class BoardModel:
+    id: int
+    name: str
+    organisation: str
+    price_prompt_per_mtok: float | None
+    price_completion_per_mtok: float | None
+
+
+@dataclass(slots=True)
+class BoardSubmission:
+    id: int
+    model: BoardModel
+    finished_at: datetime | None
+    max_instances: int | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_mean_ms: float | None
+    latency_p95_ms: float | None
+    is_baseline: bool
+    is_verified: bool
+    is_flagged: bool
+
+    # The same estimate as Submission's: it only reads the fields above.
+    estimated_cost_usd = property(Submission.estimated_cost_usd.fget)
+
+
+_MODEL_COLUMNS = ("submission__model_id", "submission__model__name", "submission__model__organisation",
+                  "submission__model__price_prompt_per_mtok", "submission__model__price_completion_per_mtok")
+_SUBMISSION_COLUMNS = ("submission__finished_at", "submission__max_instances", "submission__prompt_tokens",
+                       "submission__completion_tokens", "submission__latency_mean_ms", "submission__latency_p95_ms",
+                       "submission__is_baseline", "submission__is_verified", "submission__is_flagged")
 
 
 @dataclass
 class BoardRow:
     rank: int
-    submission: Submission
+    submission: BoardSubmission
     scores: dict[str, Cell] = field(default_factory=dict)
     # The headline interval overlaps the leader's: this row is not distinguishable from rank 1.
     near_leader: bool = False
 
     @property
-    def model(self) -> ModelEntry:
+    def model(self) -> BoardModel:
         return self.submission.model
 
     @property
@@ -96,43 +127,51 @@ def visible_submissions(benchmark: Benchmark) -> QuerySet[Submission]:
 
 
 def board(benchmark: Benchmark, scenario: str, *, all_submissions: bool = False) -> list[BoardRow]:
-    """The ranked rows of one tab: by default the best finished public submission of each model.
-
-    Two queries: the ranked headline scores (best per model chosen in SQL), then the other scores of the
-    same tab for those submissions.
-    """
-    headline = headline_spec(benchmark)
-    rows = _ranked(benchmark, scenario, headline, all_submissions=all_submissions)
-    by_id = {row.submission.id: row for row in rows}
-    if by_id:
-        scores = Score.objects.filter(submission_id__in=list(by_id), scenario=scenario).exclude(metric=headline.name)
-        for sid, metric, value, low, high, n in scores.values_list("submission_id", "metric", "value", "ci_low", "ci_high", "n"):
-            by_id[sid].scores[metric] = Cell(value, low, high, n)
+    """The ranked rows of one tab with all their scores (two queries); see ``ranked``."""
+    rows = ranked(benchmark, scenario, all_submissions=all_submissions)
+    fill_scores(rows, scenario)
     return rows
 
 
-def _ranked(benchmark: Benchmark, scenario: str, headline: MetricSpec, *, all_submissions: bool) -> list[BoardRow]:
-    value = F("h__value").desc() if headline.higher_is_better else F("h__value").asc()
-    order = [value, F("finished_at").asc(), F("id").asc()]  # ties: the earlier result ranks first
-    qs = (
-        visible_submissions(benchmark)
-        .annotate(h=FilteredRelation("scores", condition=Q(scores__scenario=scenario, scores__metric=headline.name)))
-        .filter(h__value__isnull=False)
-        .annotate(h_value=F("h__value"), h_low=F("h__ci_low"), h_high=F("h__ci_high"), h_n=F("h__n"))
-        .select_related("model")
-        .only(*ROW_FIELDS)
+def ranked(benchmark: Benchmark, scenario: str, *, all_submissions: bool = False) -> list[BoardRow]:
+    """Rows of one tab with their headline score, best first; by default only each model's best submission.
+
+    One query. The best submission per model is picked in SQL by a window function over a narrow
+    subquery (ids and the headline value only); the outer query then reads the winners' columns.
+    """
+    headline = headline_spec(benchmark)
+    value = F("value").desc() if headline.higher_is_better else F("value").asc()
+    order = [value, F("submission__finished_at").asc(), F("submission_id").asc()]  # ties: the earlier result first
+    tab = Score.objects.filter(
+        scenario=scenario, metric=headline.name, submission__benchmark=benchmark, submission__status=Submission.Status.FINISHED,
+        submission__is_public=True, submission__is_hidden=False,
     )
-    if not all_submissions:
-        qs = qs.annotate(best=Window(RowNumber(), partition_by=[F("model_id")], order_by=order)).filter(best=1)
-    rows = [
-        BoardRow(rank=i, submission=s, scores={headline.name: Cell(s.h_value, s.h_low, s.h_high, s.h_n)})
-        for i, s in enumerate(qs.order_by(*order), start=1)
-    ]
+    if all_submissions:
+        scores = tab
+    else:
+        # Reads (submission, value) only: an index-only scan of score_tab_cover_idx on PostgreSQL.
+        best = tab.annotate(best=Window(RowNumber(), partition_by=[F("submission__model_id")], order_by=order)).filter(best=1)
+        scores = Score.objects.filter(scenario=scenario, metric=headline.name, submission_id__in=best.values("submission_id"))
+    columns = scores.order_by(*order).values_list("submission_id", "value", "ci_low", "ci_high", "n", *_MODEL_COLUMNS, *_SUBMISSION_COLUMNS)
+    rows = []
+    for rank, (sid, v, low, high, n, *rest) in enumerate(columns, start=1):
+        model = BoardModel(*rest[: len(_MODEL_COLUMNS)])
+        rows.append(BoardRow(rank, BoardSubmission(sid, model, *rest[len(_MODEL_COLUMNS):]), {headline.name: Cell(v, low, high, n)}))
     if rows:
         leader = rows[0].scores[headline.name]
         for row in rows[1:]:
             row.near_leader = bool(row.scores[headline.name].overlaps(leader))
     return rows
+
+
+def fill_scores(rows: list[BoardRow], scenario: str) -> None:
+    """Add the tab's other scores to some rows (one query): the page fills only the rows it shows."""
+    by_id = {row.submission.id: row for row in rows}
+    if not by_id:
+        return
+    scores = Score.objects.filter(submission_id__in=list(by_id), scenario=scenario).order_by()
+    for sid, metric, value, low, high, n in scores.values_list("submission_id", "metric", "value", "ci_low", "ci_high", "n"):
+        by_id[sid].scores[metric] = Cell(value, low, high, n)
 
 
 @dataclass(frozen=True)
@@ -224,7 +263,7 @@ def select(rows: list[BoardRow], query: BoardQuery) -> list[BoardRow]:
 def scenario_cells(benchmark: Benchmark, submission_ids: list[int], metric: str) -> dict[int, dict[str, Cell]]:
     """One metric on every scenario tab, for a few submissions (the per-scenario chart)."""
     out: dict[int, dict[str, Cell]] = {sid: {} for sid in submission_ids}
-    scores = Score.objects.filter(submission_id__in=submission_ids, metric=metric)
+    scores = Score.objects.filter(submission_id__in=submission_ids, metric=metric).order_by()
     for sid, scenario, value, low, high, n in scores.values_list("submission_id", "scenario", "value", "ci_low", "ci_high", "n"):
         out[sid][scenario] = Cell(value, low, high, n)
     return out

@@ -15,7 +15,9 @@ from typing import Any
 import plotly.io as pio
 
 from evaluation.base import MetricSpec
+from leaderboard import boards
 from leaderboard.boards import BoardRow, Cell
+from leaderboard.models import Benchmark
 
 PALETTE = ("#2f6fdb", "#d9822b", "#1f8a4c", "#c2352b", "#7d4cdb", "#0f8b8d", "#a66f00", "#5b6473")
 BASELINE_COLOR = "#8a8f98"
@@ -49,7 +51,7 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
         "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12, "color": "#1d2330"},
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
-        "legend": {"orientation": "h", "y": -0.18, "yanchor": "top", "x": 0},
+        "legend": {"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0},
         "hoverlabel": {"namelength": -1},
     }
     layout.update(extra)
@@ -95,7 +97,8 @@ def pass_k_curves(rows: list[BoardRow], pass_k: list[tuple[int, MetricSpec]]) ->
             "line": {"color": BASELINE_COLOR if row.submission.is_baseline else PALETTE[i % len(PALETTE)], "width": 2},
             "hovertemplate": "pass^%{x}: %{y:.2f}<extra>%{fullData.name}</extra>",
         })
-    layout = _layout("pass^k: all k trials succeed", xaxis=_axis("k", tickmode="array", tickvals=ks, ticktext=[str(k) for k in ks]),
+    # The k axis is labelled by its ticks ("pass^1" ...), so no title collides with the legend below it.
+    layout = _layout("pass^k: all k trials succeed", xaxis=_axis("", tickmode="array", tickvals=ks, ticktext=[f"pass^{k}" for k in ks]),
                      yaxis=_axis(axis_title(pass_k[0][1]), rangemode="tozero"))
     return render({"data": traces, "layout": layout})
 
@@ -119,5 +122,22 @@ def score_versus(rows: list[BoardRow], metric: MetricSpec) -> str:
         "hovertemplate": "%{text}<br>" + x_title + ": %{x:.4g}<br>" + metric.label + ": %{y:.2f}<extra></extra>",
     }
     layout = _layout(f"{metric.label} versus {x_title.split(' (')[0].lower()}", showlegend=False,
-                     xaxis=_axis(x_title, type="log" if log_x else "linear"), yaxis=_axis(axis_title(metric)))
+                     xaxis=_axis(x_title, type="log" if log_x else "linear", **({} if log_x else {"rangemode": "tozero"})),
+                     yaxis=_axis(axis_title(metric)))
     return render({"data": [trace], "layout": layout})
+
+
+def board_charts(benchmark: Benchmark, scenarios: list[tuple[str, str]], metrics: tuple[MetricSpec, ...],
+                 rows: list[BoardRow], top: list[BoardRow]) -> list[str]:
+    """The leaderboard's charts: per-scenario bars, pass^k curves (tool use), score versus cost or latency."""
+    if not top:
+        return []
+    headline = next(m for m in metrics if m.headline)
+    out = []
+    if scenarios:
+        cells = boards.scenario_cells(benchmark, [r.submission.id for r in top], headline.name)
+        out.append(scenario_bars(top, cells, scenarios, headline))
+    if pass_k := boards.pass_k_metrics(metrics):
+        out.append(pass_k_curves(top, pass_k))
+    out.append(score_versus(rows, headline))
+    return out

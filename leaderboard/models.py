@@ -166,7 +166,13 @@ class Submission(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["benchmark", "status"], name="submission_board_idx")]
+        indexes = [
+            models.Index(fields=["benchmark", "status"], name="submission_board_idx"),
+            # The leaderboard's best-per-model window reads these columns of every visible submission:
+            # an index-only scan instead of a scan of the wide table on PostgreSQL.
+            models.Index(fields=["benchmark", "id"], include=["model", "finished_at"], name="submission_visible_idx",
+                         condition=models.Q(status="finished", is_public=True, is_hidden=False)),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.model} on {self.benchmark.slug}"
@@ -224,7 +230,12 @@ class Score(models.Model):
     class Meta:
         ordering = ["submission", "scenario", "metric"]
         constraints = [models.UniqueConstraint(fields=["submission", "scenario", "metric"], name="unique_score")]
-        indexes = [models.Index(fields=["scenario", "metric", "value"], name="score_board_idx")]
+        indexes = [
+            models.Index(fields=["scenario", "metric", "value"], name="score_board_idx"),
+            # A leaderboard tab reads one (scenario, metric) for every submission: an index-only scan on
+            # PostgreSQL (DESIGN §3's 50 ms at 10,000 submissions). Other databases skip covering indexes.
+            models.Index(fields=["scenario", "metric", "submission"], include=["value", "ci_low", "ci_high", "n"], name="score_tab_cover_idx"),
+        ]
 
 
 def _hash_token(raw: str) -> str:

@@ -39,26 +39,23 @@ def leaderboard(request, slug: str):
     headline = boards.headline_spec(benchmark)
     columns = boards.columns(metrics)
     query = boards.BoardQuery.from_params(request.GET, columns)
-    ranked = boards.board(benchmark, scenario, all_submissions=query.all_submissions)
+    ranked = boards.ranked(benchmark, scenario, all_submissions=query.all_submissions)
+    fmt = exports.requested_format(request.GET)
+    secondary_sort = query.sort in {m.name for m in metrics} and query.sort != headline.name
+    if fmt or secondary_sort:
+        boards.fill_scores(ranked, scenario)
     rows = boards.select(ranked, query)
-    if fmt := exports.requested_format(request.GET):
+    if fmt:
         return exports.response(exports.leaderboard_table(benchmark.slug, scenario, rows, metrics), fmt)
 
-    by_rank = sorted(rows, key=lambda r: r.rank)
-    chart_html = []
-    if by_rank:
-        scenarios = tabs[1:]
-        top = by_rank[: charts.MAX_SERIES]
-        if scenarios:
-            cells = boards.scenario_cells(benchmark, [r.submission.id for r in top], headline.name)
-            chart_html.append(charts.scenario_bars(top, cells, scenarios, headline))
-        if pass_k := boards.pass_k_metrics(metrics):
-            chart_html.append(charts.pass_k_curves(top, pass_k))
-        chart_html.append(charts.score_versus(by_rank, headline))
+    page = Paginator(rows, BOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    top = sorted(rows, key=lambda r: r.rank)[: charts.MAX_SERIES]
+    if not secondary_sort:  # only the rows on screen and in the charts need their other scores
+        boards.fill_scores([*page.object_list, *top], scenario)
     return render(request, "leaderboard/leaderboard.html", {
         "benchmark": benchmark, "tabs": tabs, "scenario": scenario, "metrics": metrics, "headline": headline,
-        "columns": columns, "query": query, "page": Paginator(rows, BOARD_PAGE_SIZE).get_page(request.GET.get("page")),
-        "total": len(ranked), "leader": ranked[0] if ranked else None, "charts": chart_html,
+        "columns": columns, "query": query, "page": page,
+        "total": len(ranked), "charts": charts.board_charts(benchmark, tabs[1:], metrics, rows, top),
     })
 
 
