@@ -16,7 +16,16 @@ def register(base_url: str, name: str, description: str) -> ModelEntry:
     return entry
 
 
-def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm_max_instances: int = 40, concurrency: int = 8) -> list[Submission]:
+# SmolLM2 runs on the CPU with an 8K context: short observations and short episodes keep one run within
+# minutes. The settings land in the submissions' config snapshots, so the leaderboard shows them.
+SMOLLM_EVALUATOR_CONFIG: dict[str, dict] = {
+    "next_action": {"observation_chars": 6000},
+    "tool_use": {"max_turns": 4, "max_steps": 8},
+}
+SMOLLM_GENERATION_PARAMS = {"temperature": 0.0, "max_tokens": 160}
+
+
+def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm_max_instances: int = 10, concurrency: int = 8) -> list[Submission]:
     """Queue one submission per (baseline, its benchmark), unless an identical one already finished."""
     planned: list[tuple[ModelEntry, Benchmark, dict]] = []
     for spec in BASELINES.values():
@@ -25,16 +34,19 @@ def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm
             planned.append((register(baseline_url, spec.name, spec.description), benchmark, {}))
     if smollm_url:
         entry = register(smollm_url, smollm.MODEL_ID, "SmolLM2-135M-Instruct (Q4_1 GGUF) served by llama.cpp on the CPU.")
-        entry.generation_params = {"temperature": 0.0, "max_tokens": 256}
+        entry.generation_params = SMOLLM_GENERATION_PARAMS
         entry.save(update_fields=["generation_params"])
         # A 135M model on a CPU is slow: evaluate a fixed prefix of each scenario, marked as partial.
-        planned += [(entry, b, {"max_instances": smollm_max_instances, "concurrency": 1}) for b in Benchmark.objects.all()]
+        planned += [
+            (entry, b, {"max_instances": smollm_max_instances, "concurrency": 1, "trials": 1,
+                        "evaluator_config": SMOLLM_EVALUATOR_CONFIG.get(b.kind, {})})
+            for b in Benchmark.objects.all()
+        ]
     submissions = []
     for entry, benchmark, options in planned:
         existing = Submission.objects.filter(model=entry, benchmark=benchmark).exclude(status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED]).first()
         if existing:
             submissions.append(existing)
             continue
-        submissions.append(jobs.create_submission(model=entry, benchmark=benchmark, concurrency=options.get("concurrency", concurrency),
-                                                  max_instances=options.get("max_instances")))
+        submissions.append(jobs.create_submission(model=entry, benchmark=benchmark, concurrency=options.pop("concurrency", concurrency), **options))
     return submissions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evaluation.baselines import smollm
-from leaderboard.baselines import register
+from leaderboard.baselines import SMOLLM_EVALUATOR_CONFIG, SMOLLM_GENERATION_PARAMS, register
 from leaderboard.models import InstanceResult, Score, Submission
 from tests.integration.conftest import wait_for
 from tests.integration.test_worker import finished, load, submit
@@ -13,14 +13,16 @@ from tests.integration.test_worker import finished, load, submit
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.mark.parametrize(("slug", "max_instances", "trials"), [("opera", 4, 1), ("trajectory2task", 1, 1)])
-def test_smollm_answers_through_the_whole_loop(celery_worker_factory, smollm_endpoint, slug, max_instances, trials):
+@pytest.mark.parametrize(("slug", "scenario"), [("opera", "full"), ("trajectory2task", "standard")])
+def test_smollm_answers_through_the_whole_loop(celery_worker_factory, smollm_endpoint, slug, scenario):
     benchmark = load(slug)
     celery_worker_factory("llm", concurrency=1)
     model = register(smollm_endpoint, smollm.MODEL_ID, "SmolLM2 on llama.cpp")
-    model.generation_params = {"temperature": 0.0, "max_tokens": 128}
+    model.generation_params = SMOLLM_GENERATION_PARAMS
     model.save()
-    submission = submit(model, benchmark, max_instances=max_instances, trials=trials, concurrency=1)
+    # The settings `make run` uses for this baseline, on a couple of instances of one scenario.
+    submission = submit(model, benchmark, scenarios=[scenario], max_instances=2, trials=1, concurrency=1,
+                        evaluator_config=SMOLLM_EVALUATOR_CONFIG[benchmark.kind])
     wait_for(lambda: finished(submission), 900, f"SmolLM2 on {slug}", interval=2)
     assert submission.status == Submission.Status.FINISHED, submission.error_message
     results = InstanceResult.objects.filter(submission=submission)
