@@ -97,9 +97,6 @@ class BoardRow:
     def tokens(self) -> int:
         return self.submission.prompt_tokens + self.submission.completion_tokens
 
-    def headline(self, metric: str) -> Cell | None:
-        return self.scores.get(metric)
-
 
 def metric_specs(benchmark: Benchmark) -> tuple[MetricSpec, ...]:
     return get_evaluator_class(benchmark.kind).metrics
@@ -117,10 +114,6 @@ def pass_k_metrics(metrics: Iterable[MetricSpec]) -> list[tuple[int, MetricSpec]
 
 def tabs(benchmark: Benchmark) -> list[tuple[str, str]]:
     return [(OVERALL, "Overall")] + [(s.slug, s.name) for s in benchmark.scenarios.all()]
-
-
-def visible_submissions(benchmark: Benchmark) -> QuerySet[Submission]:
-    return Submission.objects.filter(benchmark=benchmark, status=Submission.Status.FINISHED, is_public=True, is_hidden=False)
 
 
 # --- leaderboard ------------------------------------------------------------------------------------
@@ -164,12 +157,17 @@ def ranked(benchmark: Benchmark, scenario: str, *, all_submissions: bool = False
     return rows
 
 
-def fill_scores(rows: list[BoardRow], scenario: str) -> None:
-    """Add the tab's other scores to some rows (one query): the page fills only the rows it shows."""
+def fill_scores(rows: list[BoardRow], scenario: str, metrics: Iterable[str] | None = None) -> None:
+    """Add the tab's other scores (or only ``metrics``) to some rows, in one query.
+
+    The page fills only the rows it shows, and, to sort by another metric, that metric for every row.
+    """
     by_id = {row.submission.id: row for row in rows}
     if not by_id:
         return
     scores = Score.objects.filter(submission_id__in=list(by_id), scenario=scenario).order_by()
+    if metrics is not None:
+        scores = scores.filter(metric__in=list(metrics))
     for sid, metric, value, low, high, n in scores.values_list("submission_id", "metric", "value", "ci_low", "ci_high", "n"):
         by_id[sid].scores[metric] = Cell(value, low, high, n)
 
@@ -405,11 +403,3 @@ def compare_rows(submissions: list[Submission], scores: dict[int, dict[str, dict
             out.append(CompareRow(scenario, metric, cells, best))
     return out
 
-
-def visible_to(user) -> Q:
-    """Submissions a user may open: public ones, their own, or all for staff."""
-    if user.is_staff:
-        return Q()
-    if user.is_authenticated:
-        return Q(is_public=True) | Q(owner=user)
-    return Q(is_public=True)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from plotly.offline import get_plotlyjs
 
 from leaderboard import boards, charts, exports, jobs
+from leaderboard.access import can_manage, visible_submissions
 from leaderboard.forms import SubmissionForm, submissions_left_today
 from leaderboard.models import Benchmark, Submission
 
@@ -41,17 +42,17 @@ def leaderboard(request, slug: str):
     query = boards.BoardQuery.from_params(request.GET, columns)
     ranked = boards.ranked(benchmark, scenario, all_submissions=query.all_submissions)
     fmt = exports.requested_format(request.GET)
-    secondary_sort = query.sort in {m.name for m in metrics} and query.sort != headline.name
-    if fmt or secondary_sort:
+    if fmt:
         boards.fill_scores(ranked, scenario)
+    elif query.sort in {m.name for m in metrics} - {headline.name}:
+        boards.fill_scores(ranked, scenario, metrics=[query.sort])
     rows = boards.select(ranked, query)
     if fmt:
         return exports.response(exports.leaderboard_table(benchmark.slug, scenario, rows, metrics), fmt)
 
     page = Paginator(rows, BOARD_PAGE_SIZE).get_page(request.GET.get("page"))
     top = sorted(rows, key=lambda r: r.rank)[: charts.MAX_SERIES]
-    if not secondary_sort:  # only the rows on screen and in the charts need their other scores
-        boards.fill_scores([*page.object_list, *top], scenario)
+    boards.fill_scores([*page.object_list, *top], scenario)  # only rows on screen and in the charts show them all
     return render(request, "leaderboard/leaderboard.html", {
         "benchmark": benchmark, "tabs": tabs, "scenario": scenario, "metrics": metrics, "headline": headline,
         "columns": columns, "query": query, "page": page,
@@ -60,10 +61,8 @@ def leaderboard(request, slug: str):
 
 
 def _submission_or_404(request, pk: int) -> Submission | None:
-    return (
-        Submission.objects.select_related("model", "benchmark", "split", "owner")
-        .filter(boards.visible_to(request.user), pk=pk).first()
-    )
+    qs = Submission.objects.select_related("model", "benchmark", "split", "owner")
+    return visible_submissions(request.user, qs).filter(pk=pk).first()
 
 
 def submission_detail(request, pk: int):
@@ -86,7 +85,7 @@ def submission_detail(request, pk: int):
         "scenario_order": boards.scored_scenarios(submission, scores), "errors": boards.error_groups(submission),
         "filter": flt, "page": Paginator(results.defer("instance__input"), RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
         "show_references": show_references,
-        "can_manage": request.user.is_staff or (request.user.is_authenticated and submission.owner_id == request.user.id),
+        "can_manage": can_manage(request.user, submission),
     })
 
 
@@ -111,7 +110,8 @@ def _compare_ids(params) -> list[int]:
 
 def compare(request):
     ids = _compare_ids(request.GET)
-    found = {s.id: s for s in Submission.objects.select_related("model", "benchmark").filter(boards.visible_to(request.user), id__in=ids)}
+    visible = visible_submissions(request.user, Submission.objects.select_related("model", "benchmark"))
+    found = {s.id: s for s in visible.filter(id__in=ids)}
     submissions = [found[i] for i in ids if i in found]
     context = {"ids": ",".join(map(str, ids)), "submissions": submissions, "max_compare": MAX_COMPARE}
     benchmarks = {s.benchmark_id for s in submissions}
@@ -149,7 +149,7 @@ def submit(request):
 @login_required
 def submission_action(request, pk: int, action: str):
     submission = get_object_or_404(Submission, pk=pk)
-    if not (request.user.is_staff or submission.owner_id == request.user.id):
+    if not can_manage(request.user, submission):
         return HttpResponse("Only the owner or staff can do that.", status=403)
     if action == "cancel":
         jobs.cancel(submission)
