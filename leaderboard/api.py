@@ -162,6 +162,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
 class LeaderboardSerializer(serializers.Serializer):
     benchmark = serializers.CharField()
     scenario = serializers.CharField()
+    count = serializers.IntegerField(help_text="Ranked rows on this tab in all.")
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
     metrics = MetricSerializer(many=True)
     rows = LeaderboardRowSerializer(many=True)
 
@@ -245,8 +248,14 @@ class SplitInstances(generics.ListAPIView):
 class LeaderboardView(APIView):
     permission_classes = [permissions.AllowAny]
 
+    MAX_LIMIT = 1000
+
     @extend_schema(
-        parameters=[OpenApiParameter("scenario", str, description="A scenario slug or 'overall' (default).")],
+        parameters=[
+            OpenApiParameter("scenario", str, description="A scenario slug or 'overall' (default)."),
+            OpenApiParameter("limit", int, description=f"Rows per page (default 100, at most {MAX_LIMIT})."),
+            OpenApiParameter("offset", int, description="Rank to start after (default 0)."),
+        ],
         responses={200: LeaderboardSerializer, 400: ErrorSerializer},
     )
     def get(self, request: Request, slug: str) -> Response:
@@ -255,10 +264,19 @@ class LeaderboardView(APIView):
         scenario = request.query_params.get("scenario", jobs.OVERALL)
         if scenario not in tabs:
             return error("bad_scenario", f"unknown scenario '{scenario}' (known: {', '.join(tabs)})")
+        try:
+            limit = int(request.query_params.get("limit", 100))
+            offset = int(request.query_params.get("offset", 0))
+            if not (1 <= limit <= self.MAX_LIMIT and offset >= 0):
+                raise ValueError
+        except ValueError:
+            return error("bad_page", f"limit must be an integer from 1 to {self.MAX_LIMIT} and offset a non-negative integer")
         metrics = boards.metric_specs(benchmark)
-        rows = boards.board(benchmark, scenario)
+        ranked = boards.ranked(benchmark, scenario)
+        rows = ranked[offset : offset + limit]
+        boards.fill_scores(rows, scenario)  # only the page's rows: the cost stays flat in the board's size
         return Response({
-            "benchmark": benchmark.slug, "scenario": scenario,
+            "benchmark": benchmark.slug, "scenario": scenario, "count": len(ranked), "limit": limit, "offset": offset,
             "metrics": [{"name": m.name, "label": m.label, "higher_is_better": m.higher_is_better, "headline": m.headline, "unit": m.unit} for m in metrics],
             "rows": [
                 {

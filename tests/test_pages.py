@@ -257,3 +257,17 @@ def test_a_real_run_shows_up_on_every_page(client, toy_benchmark, adder_endpoint
     html = text(client.get("/compare/", {"ids": f"{first.id},{second.id}"}))
     assert html.count("<td class=\"num\">0</td>") >= 2  # no wins either way: both always right
     assert reverse("compare") == "/compare/"
+
+
+def test_api_leaderboard_pages_its_rows(client, tool_use):
+    for i in range(5):
+        add_submission(tool_use, f"model {i}", 0.1 * i, results=False)
+    url = "/api/benchmarks/tools-like/leaderboard/"
+    first = client.get(url, {"limit": 2}).json()
+    assert (first["count"], first["limit"], first["offset"]) == (5, 2, 0)
+    assert [r["rank"] for r in first["rows"]] == [1, 2] and first["rows"][0]["model"] == "model 4"
+    assert set(first["rows"][0]["scores"]) >= {"pass_1", "pass_2", "avg_turns"}
+    rest = client.get(url, {"limit": 2, "offset": 4}).json()
+    assert [r["rank"] for r in rest["rows"]] == [5]
+    bad = client.get(url, {"limit": 0})
+    assert bad.status_code == 400 and bad.json()["code"] == "bad_page"
