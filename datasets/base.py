@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -59,3 +62,19 @@ class DatasetError(ValueError):
         self.path = str(path)
         self.row = row
         self.field_name = field_name
+
+
+def read_jsonl(path: str | Path, label: str | None = None) -> Iterator[tuple[int, Any]]:
+    """The rows of a JSON Lines file with their line numbers (from 1); blank lines are skipped.
+
+    A line that is not JSON raises ``DatasetError`` naming ``label`` (default: the path) and the line.
+    """
+    name = label or str(path)
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(name, f"not valid JSON: {exc.msg}", row=number) from None

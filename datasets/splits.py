@@ -28,7 +28,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.base import BenchmarkData, DatasetError, InstanceRecord, ScenarioInfo, SplitData
+from datasets.base import BenchmarkData, DatasetError, InstanceRecord, ScenarioInfo, SplitData, read_jsonl
 
 FORMAT = "actboard-splits/1"
 MANIFEST = "manifest.json"
@@ -256,33 +256,26 @@ def read_rows(path: Path, label: str, *, scenarios: set[str], with_references: b
     records: list[InstanceRecord] = []
     seen: set[str] = set()
     required = ROW_FIELDS if with_references else ROW_FIELDS - {"reference"}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(label, f"not valid JSON: {exc.msg}", row=number) from None
-            if not isinstance(row, dict):
-                raise DatasetError(label, "a row must be a JSON object", row=number)
-            for name in sorted(required - row.keys()):
-                raise DatasetError(label, "missing", row=number, field_name=name)
-            for name in sorted(row.keys() - required):
-                raise DatasetError(label, "unexpected field" + (" (this split's references are withheld)" if name == "reference" else ""),
-                                   row=number, field_name=name)
-            if not isinstance(row["key"], str) or not row["key"]:
-                raise DatasetError(label, "must be a non-empty string", row=number, field_name="key")
-            if row["key"] in seen:
-                raise DatasetError(label, f"duplicate key '{row['key']}'", row=number, field_name="key")
-            if not isinstance(row["scenario"], str) or (row["scenario"] and row["scenario"] not in scenarios):
-                raise DatasetError(label, f"must be empty or one of {', '.join(sorted(scenarios))}", row=number, field_name="scenario")
-            for name in ("input", "reference") if with_references else ("input",):
-                if not isinstance(row[name], dict):
-                    raise DatasetError(label, "must be a JSON object", row=number, field_name=name)
-            seen.add(row["key"])
-            records.append(InstanceRecord(key=row["key"], input=row["input"], reference=row.get("reference", {}), scenario=row["scenario"]))
-            progress(1)
+    for number, row in read_jsonl(path, label):
+        if not isinstance(row, dict):
+            raise DatasetError(label, "a row must be a JSON object", row=number)
+        for name in sorted(required - row.keys()):
+            raise DatasetError(label, "missing", row=number, field_name=name)
+        for name in sorted(row.keys() - required):
+            raise DatasetError(label, "unexpected field" + (" (this split's references are withheld)" if name == "reference" else ""),
+                               row=number, field_name=name)
+        if not isinstance(row["key"], str) or not row["key"]:
+            raise DatasetError(label, "must be a non-empty string", row=number, field_name="key")
+        if row["key"] in seen:
+            raise DatasetError(label, f"duplicate key '{row['key']}'", row=number, field_name="key")
+        if not isinstance(row["scenario"], str) or (row["scenario"] and row["scenario"] not in scenarios):
+            raise DatasetError(label, f"must be empty or one of {', '.join(sorted(scenarios))}", row=number, field_name="scenario")
+        for name in ("input", "reference") if with_references else ("input",):
+            if not isinstance(row[name], dict):
+                raise DatasetError(label, "must be a JSON object", row=number, field_name=name)
+        seen.add(row["key"])
+        records.append(InstanceRecord(key=row["key"], input=row["input"], reference=row.get("reference", {}), scenario=row["scenario"]))
+        progress(1)
     return records
 
 

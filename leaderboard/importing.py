@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 
 from django.db import transaction
 
 from datasets.base import BenchmarkData, SplitData
+from datasets.splits import jsonl_sha256
 from evaluation.registry import get_evaluator_class
 from leaderboard.models import Benchmark, Scenario, Split, TaskInstance
 
@@ -17,11 +16,7 @@ BULK_SIZE = 1000
 
 def split_sha256(split: SplitData) -> str:
     """Hash of the split's canonical JSONL (inputs and references), the dataset hash of a submission."""
-    digest = hashlib.sha256()
-    for record in split.instances:
-        line = {"key": record.key, "scenario": record.scenario, "input": record.input, "reference": record.reference}
-        digest.update(json.dumps(line, sort_keys=True, separators=(",", ":")).encode() + b"\n")
-    return digest.hexdigest()
+    return jsonl_sha256(((r.key, r.scenario, r.input, r.reference) for r in split.instances), hidden=False)
 
 
 class ImportConflict(ValueError):

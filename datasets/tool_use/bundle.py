@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from datasets.base import BenchmarkData, DatasetError, InstanceRecord, ScenarioInfo, SplitData
+from datasets.base import BenchmarkData, DatasetError, InstanceRecord, ScenarioInfo, SplitData, read_jsonl
 from datasets.tool_use.domains import all_domains
 from datasets.tool_use.pipeline import GENERATOR_VERSION, SCENARIOS, SPLIT_FRACTIONS
 
@@ -78,19 +78,12 @@ def read_tasks(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate a JSONL file of tasks."""
     rows = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(str(path), f"not valid JSON: {exc.msg}", row=number) from None
-            validate_row(str(path), number, data)
-            if data["id"] in seen:
-                raise DatasetError(str(path), f"duplicate task id '{data['id']}'", row=number, field_name="id")
-            seen.add(data["id"])
-            rows.append(data)
+    for number, data in read_jsonl(path):
+        validate_row(str(path), number, data)
+        if data["id"] in seen:
+            raise DatasetError(str(path), f"duplicate task id '{data['id']}'", row=number, field_name="id")
+        seen.add(data["id"])
+        rows.append(data)
     return rows
 
 
