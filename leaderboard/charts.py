@@ -20,10 +20,15 @@ from leaderboard.boards import BoardRow, Cell
 from leaderboard.models import Benchmark
 
 PALETTE = ("#2f6fdb", "#d9822b", "#1f8a4c", "#c2352b", "#7d4cdb", "#0f8b8d", "#a66f00", "#5b6473")
-BASELINE_COLOR = "#8a8f98"
 MAX_SERIES = 8
 MAX_POINTS = 1000  # "every submission" boards hold 10,000 rows; the scatter shows the best-ranked
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+def _colour(i: int) -> str:
+    # Every series gets its own colour (a board may hold only baselines); baselines are told apart by
+    # hatching, dashes and open markers instead.
+    return PALETTE[i % len(PALETTE)]
 
 
 def _scale(metric: MetricSpec) -> float:
@@ -77,7 +82,7 @@ def scenario_bars(rows: list[BoardRow], cells: dict[int, dict[str, Cell]], scena
         traces.append({
             "type": "bar", "name": label(row), "x": names, "y": [c.value * scale if c else None for c in per],
             "error_y": _error_bars(per, scale),
-            "marker": {"color": BASELINE_COLOR if row.submission.is_baseline else PALETTE[i % len(PALETTE)]},
+            "marker": {"color": _colour(i), "pattern": {"shape": "/" if row.submission.is_baseline else ""}},
             "hovertemplate": "%{x}: %{y:.2f}<extra>%{fullData.name}</extra>",
         })
     layout = _layout(f"{metric.label} by scenario (top {len(traces)}, 95% CI)", barmode="group",
@@ -95,7 +100,7 @@ def pass_k_curves(rows: list[BoardRow], pass_k: list[tuple[int, MetricSpec]]) ->
             "type": "scatter", "mode": "lines+markers", "name": label(row), "x": ks,
             "y": [c.value * _scale(spec) if c else None for c, (_, spec) in zip(cells, pass_k)],
             "error_y": _error_bars(cells, _scale(pass_k[0][1])),
-            "line": {"color": BASELINE_COLOR if row.submission.is_baseline else PALETTE[i % len(PALETTE)], "width": 2},
+            "line": {"color": _colour(i), "width": 2, "dash": "dash" if row.submission.is_baseline else "solid"},
             "hovertemplate": "pass^%{x}: %{y:.2f}<extra>%{fullData.name}</extra>",
         })
     # The k axis is labelled by its ticks ("pass^1" ...), so no title collides with the legend below it.
@@ -122,8 +127,8 @@ def score_versus(rows: list[BoardRow], metric: MetricSpec) -> str:
         "type": "scatter", "mode": "markers", "x": xs,
         "y": [r.scores[metric.name].value * scale for r in points],
         "text": [label(r) for r in points],
-        "marker": {"size": 9, "opacity": 0.85, "color": [BASELINE_COLOR if r.submission.is_baseline else PALETTE[0] for r in points],
-                   "line": {"width": 1, "color": "#ffffff"}},
+        "marker": {"size": 9, "opacity": 0.85, "color": PALETTE[0],
+                   "symbol": ["circle-open" if r.submission.is_baseline else "circle" for r in points], "line": {"width": 2, "color": PALETTE[0]}},
         "hovertemplate": "%{text}<br>" + x_title + ": %{x:.4g}<br>" + metric.label + ": %{y:.2f}<extra></extra>",
     }
     layout = _layout(f"{metric.label} versus {x_title.split(' (')[0].lower()}", showlegend=False,
