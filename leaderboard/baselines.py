@@ -25,7 +25,7 @@ SMOLLM_EVALUATOR_CONFIG: dict[str, dict] = {
 SMOLLM_GENERATION_PARAMS = {"temperature": 0.0, "max_tokens": 160}
 
 
-def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm_max_instances: int = 10, concurrency: int = 8) -> list[Submission]:
+def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm_max_instances: int = 5, concurrency: int = 8) -> list[Submission]:
     """Queue one submission per (baseline, its benchmark), unless an identical one already finished."""
     planned: list[tuple[ModelEntry, Benchmark, dict]] = []
     for spec in BASELINES.values():

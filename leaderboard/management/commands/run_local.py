@@ -53,7 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--baseline-port", type=int, help="default: a free port")
         parser.add_argument("--llm-port", type=int, help="default: a free port")
         parser.add_argument("--no-llm", action="store_true", help="do not start the SmolLM2 baseline")
-        parser.add_argument("--llm-max-instances", type=int, default=10, help="instances per scenario for SmolLM2 (CPU-bound)")
+        parser.add_argument("--llm-max-instances", type=int, default=5, help="instances per scenario for SmolLM2 (CPU-bound)")
         parser.add_argument("--worker-concurrency", type=int, default=2)
 
     def handle(self, *args, **o):
