@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -28,6 +29,15 @@ class FixedActionPolicy:
 
     def reply(self, messages, tools, params):
         return {"content": self.reply_text}
+
+
+def serve(latency: float, ready: "multiprocessing.Queue") -> None:
+    """The endpoint runs in its own process, as a real one would: its CPU is not the harness's."""
+    from evaluation.baselines.server import PolicyServer
+
+    server = PolicyServer(FixedActionPolicy(), latency=latency)
+    ready.put(server.base_url)
+    server.serve_forever()
 
 
 def main() -> None:
@@ -47,15 +57,17 @@ def main() -> None:
     from django.core.management import call_command
 
     from datasets.registry import load_bundled
-    from evaluation.baselines.server import PolicyServer
     from leaderboard import jobs
     from leaderboard.importing import import_benchmark
     from leaderboard.models import InstanceResult, ModelEntry
 
     call_command("migrate", verbosity=0)
     benchmark = import_benchmark(load_bundled("opera"))
-    server = PolicyServer(FixedActionPolicy(), latency=args.latency).start_background()
-    model = ModelEntry.objects.create(name=f"bench {time.time()}", base_url=server.base_url, model_id=FixedActionPolicy.model_id)
+    ready: multiprocessing.Queue = multiprocessing.Queue()
+    endpoint = multiprocessing.Process(target=serve, args=(args.latency, ready), daemon=True)
+    endpoint.start()
+    base_url = ready.get(timeout=30)
+    model = ModelEntry.objects.create(name=f"bench {time.time()}", base_url=base_url, model_id=FixedActionPolicy.model_id)
     test_size = benchmark.splits.get(name="test").instance_count
     per_scenario = -(-args.n // 3)
     if per_scenario > test_size:
@@ -69,7 +81,7 @@ def main() -> None:
     started = time.perf_counter()
     jobs.run_batch(submission.id, keys)
     wall = time.perf_counter() - started
-    server.stop()
+    endpoint.terminate()
 
     stored = InstanceResult.objects.filter(submission=submission).count()
     errors = InstanceResult.objects.filter(submission=submission).exclude(error_code="").count()

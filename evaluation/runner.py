@@ -64,9 +64,9 @@ def run_items(
         fill()
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                item = pending.pop(future)
-                on_outcome(item, future.result())
+            completed = [(pending.pop(future), future.result()) for future in finished]
+            fill()  # refill before reporting: the endpoint stays busy while outcomes are stored
+            for item, outcome in completed:
+                on_outcome(item, outcome)
                 done += 1
-            fill()
     return done

@@ -260,7 +260,7 @@ def headline_value(evaluator: Evaluator, outcome: Outcome) -> bool:
 
 
 def persist(submission_id: int, evaluator: Evaluator, item: WorkItem, outcome: Outcome) -> bool:
-    """Store one outcome; False if it was already stored (a re-delivered batch)."""
+    """Store one outcome and count it, in one transaction; False if it was already stored (a re-delivered batch)."""
     try:
         with transaction.atomic():
             InstanceResult.objects.create(
@@ -278,13 +278,13 @@ def persist(submission_id: int, evaluator: Evaluator, item: WorkItem, outcome: O
                 error_code=outcome.error_code,
                 error_message=outcome.error[:2000],
             )
+            Submission.objects.filter(id=submission_id).update(
+                progress_done=F("progress_done") + 1,
+                error_count=F("error_count") + (1 if outcome.error_code else 0),
+                heartbeat_at=timezone.now(),
+            )
     except IntegrityError:
         return False
-    Submission.objects.filter(id=submission_id).update(
-        progress_done=F("progress_done") + 1,
-        error_count=F("error_count") + (1 if outcome.error_code else 0),
-        heartbeat_at=timezone.now(),
-    )
     return True
 
 
