@@ -77,15 +77,15 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Flag")
     def flag(self, request, queryset):
-        queryset.update(is_flagged=True)
+        queryset.moderate(is_flagged=True)
 
     @admin.action(description="Mark verified")
     def verify(self, request, queryset):
-        queryset.update(is_verified=True)
+        queryset.moderate(is_verified=True)
 
     @admin.action(description="Hide from leaderboards")
     def hide(self, request, queryset):
-        queryset.update(is_hidden=True)
+        queryset.moderate(is_hidden=True)
 
 
 @admin.register(InstanceResult)

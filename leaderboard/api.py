@@ -360,7 +360,7 @@ class SubmissionDetail(APIView):
         if staff_only and not request.user.is_staff:
             raise exceptions.PermissionDenied(f"Only staff can change {', '.join(staff_only)}.")
         if changes:
-            Submission.objects.filter(pk=pk).update(**changes)
+            Submission.objects.filter(pk=pk).moderate(**changes)
         return Response(SubmissionSerializer(get_visible_submission(request, pk)).data)
 
 

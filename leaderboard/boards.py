@@ -14,6 +14,7 @@ from datetime import datetime
 from itertools import combinations
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 
@@ -23,6 +24,8 @@ from leaderboard.jobs import OVERALL
 from leaderboard.models import Benchmark, InstanceResult, Score, Submission
 
 PASS_K = re.compile(r"^pass_(\d+)$")
+# An upper bound only: entries are replaced as soon as the board's version changes.
+BOARD_CACHE_SECONDS = 3600
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ is ~3x slower, and a board builds thousands
@@ -129,7 +132,20 @@ def board(benchmark: Benchmark, scenario: str, *, all_submissions: bool = False)
 def ranked(benchmark: Benchmark, scenario: str, *, all_submissions: bool = False) -> list[BoardRow]:
     """Rows of one tab with their headline score, best first; by default only each model's best submission.
 
-    One query. The best submission per model is picked in SQL by a window function over a narrow
+    Cached under the benchmark's ``board_version``, which every change that can reorder a board bumps
+    (a finished run, moderation, a re-run, an edited model): no stale rows, and the ranking query runs
+    once per change instead of once per page view.
+    """
+    key = f"board:{benchmark.pk}:{benchmark.board_version}:{scenario}:{int(all_submissions)}"
+    rows = cache.get(key)
+    if rows is None:
+        rows = _ranked(benchmark, scenario, all_submissions=all_submissions)
+        cache.set(key, rows, BOARD_CACHE_SECONDS)
+    return rows
+
+
+def _ranked(benchmark: Benchmark, scenario: str, *, all_submissions: bool) -> list[BoardRow]:
+    """One query. The best submission per model is picked in SQL by a window function over a narrow
     subquery (ids and the headline value only); the outer query then reads the winners' columns.
     """
     headline = headline_spec(benchmark)

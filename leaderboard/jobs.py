@@ -232,6 +232,7 @@ def requeue(submission: Submission) -> bool:
         Submission.objects.filter(id=submission.id).update(
             progress_done=InstanceResult.objects.filter(submission=submission).count(), error_count=0
         )
+        Benchmark.touch_boards([submission.benchmark_id])  # a finished run leaves the board until it finishes again
         from worker.tasks import start_submission
 
         start_submission.delay_on_commit(submission.pk)
@@ -448,6 +449,7 @@ def finalize(submission_id: int) -> bool:
         Submission.objects.filter(id=submission_id, status=Submission.Status.RUNNING).update(
             status=Submission.Status.FINISHED, finished_at=timezone.now(), error_code=code, error_message=note
         )
+        Benchmark.touch_boards([submission.benchmark_id])
     return True
 
 

@@ -24,12 +24,18 @@ class Benchmark(models.Model):
     homepage = models.URLField(blank=True)
     main_metric = models.CharField(max_length=60)
     created_at = models.DateTimeField(default=timezone.now)
+    # Bumped whenever one of this benchmark's leaderboards may change; part of the boards' cache key.
+    board_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @staticmethod
+    def touch_boards(benchmark_ids) -> None:
+        Benchmark.objects.filter(id__in=set(benchmark_ids)).update(board_version=models.F("board_version") + 1)
 
 
 class Scenario(models.Model):
@@ -115,6 +121,15 @@ class ModelEntry(models.Model):
         return bool(self.api_key_encrypted)
 
 
+class SubmissionQuerySet(models.QuerySet):
+    def moderate(self, **changes) -> int:
+        """Update flags (public, verified, flagged, hidden) and refresh the leaderboards they show on."""
+        benchmark_ids = list(self.values_list("benchmark_id", flat=True).distinct())
+        updated = self.update(**changes)
+        Benchmark.touch_boards(benchmark_ids)
+        return updated
+
+
 class Submission(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -163,6 +178,8 @@ class Submission(models.Model):
     is_verified = models.BooleanField(default=False)
     is_flagged = models.BooleanField(default=False)
     is_hidden = models.BooleanField(default=False)
+
+    objects = SubmissionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

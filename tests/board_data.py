@@ -164,4 +164,5 @@ def add_submission(
                     error_code="timeout" if error else "", error_message=f"Endpoint timed out after 120 s (instance {i})" if error else "",
                 ))
         InstanceResult.objects.bulk_create(rows)
+    Benchmark.touch_boards([benchmark.id])  # as jobs.finalize does once the scores are in
     return submission

@@ -11,6 +11,14 @@ def _local_endpoints_allowed(settings):
     settings.ACTBOARD_ALLOW_PRIVATE_ENDPOINTS = True
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Board caches are keyed by benchmark id and version; a rolled-back test may reuse both.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def fault_server():
     servers: list[FaultServer] = []

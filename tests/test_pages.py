@@ -271,3 +271,17 @@ def test_api_leaderboard_pages_its_rows(client, tool_use):
     assert [r["rank"] for r in rest["rows"]] == [5]
     bad = client.get(url, {"limit": 0})
     assert bad.status_code == 400 and bad.json()["code"] == "bad_page"
+
+
+def test_cached_board_follows_runs_moderation_and_renames(client, tool_use):
+    add_submission(tool_use, "Steady model", 0.4, results=False)
+    assert "Steady model" in text(client.get("/b/tools-like/"))  # now cached
+    newcomer = add_submission(tool_use, "Newcomer", 0.9, results=False)
+    assert "Newcomer" in text(client.get("/b/tools-like/"))
+    Submission.objects.filter(id=newcomer.id).moderate(is_hidden=True)
+    assert "Newcomer" not in text(client.get("/b/tools-like/"))
+    model = ModelEntry.objects.get(name="Steady model")
+    model.name = "Renamed model"
+    model.save()
+    page = text(client.get("/b/tools-like/"))
+    assert "Renamed model" in page and "Steady model" not in page
