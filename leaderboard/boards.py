@@ -129,17 +129,20 @@ def board(benchmark: Benchmark, scenario: str, *, all_submissions: bool = False)
     return rows
 
 
-def ranked(benchmark: Benchmark, scenario: str, *, all_submissions: bool = False) -> list[BoardRow]:
-    """Rows of one tab with their headline score, best first; by default only each model's best submission.
+def ranked(benchmark: Benchmark, scenario: str, *, all_submissions: bool = False, with_metric: str | None = None) -> list[BoardRow]:
+    """Rows of one tab with their headline score (and ``with_metric``'s, to sort by it), best first; by
+    default only each model's best submission.
 
     Cached under the benchmark's ``board_version``, which every change that can reorder a board bumps
-    (a finished run, moderation, a re-run, an edited model): no stale rows, and the ranking query runs
+    (a finished run, moderation, a re-run, an edited model): no stale rows, and the ranking queries run
     once per change instead of once per page view.
     """
-    key = f"board:{benchmark.pk}:{benchmark.board_version}:{scenario}:{int(all_submissions)}"
+    key = f"board:{benchmark.pk}:{benchmark.board_version}:{scenario}:{int(all_submissions)}:{with_metric or ''}"
     rows = cache.get(key)
     if rows is None:
         rows = _ranked(benchmark, scenario, all_submissions=all_submissions)
+        if with_metric:
+            fill_scores(rows, scenario, metrics=[with_metric])
         cache.set(key, rows, BOARD_CACHE_SECONDS)
     return rows
 

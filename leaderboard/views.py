@@ -40,12 +40,11 @@ def leaderboard(request, slug: str):
     headline = boards.headline_spec(benchmark)
     columns = boards.columns(metrics)
     query = boards.BoardQuery.from_params(request.GET, columns)
-    ranked = boards.ranked(benchmark, scenario, all_submissions=query.all_submissions)
+    secondary_sort = query.sort if query.sort in {m.name for m in metrics} - {headline.name} else None
+    ranked = boards.ranked(benchmark, scenario, all_submissions=query.all_submissions, with_metric=secondary_sort)
     fmt = exports.requested_format(request.GET)
     if fmt:
         boards.fill_scores(ranked, scenario)
-    elif query.sort in {m.name for m in metrics} - {headline.name}:
-        boards.fill_scores(ranked, scenario, metrics=[query.sort])
     rows = boards.select(ranked, query)
     if fmt:
         return exports.response(exports.leaderboard_table(benchmark.slug, scenario, rows, metrics), fmt)
