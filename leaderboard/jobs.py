@@ -217,13 +217,14 @@ def preflight(submission: Submission) -> None:
 
 
 def requeue(submission: Submission) -> bool:
-    """Resume a failed, cancelled or stuck submission.
+    """Resume a failed, cancelled or finished submission (a stuck one is failed by the reaper first).
 
     Finished results are kept; instances that ended in an endpoint error are evaluated again (an outage
     is not a verdict on the model), and everything not yet done runs.
     """
     with transaction.atomic():
-        updated = Submission.objects.filter(id=submission.id).exclude(status=Submission.Status.QUEUED).update(
+        # Never an active one: a running submission's batches are still out, a second dispatch would race them.
+        updated = Submission.objects.filter(id=submission.id).exclude(status__in=Submission.ACTIVE).update(
             status=Submission.Status.QUEUED, error_code="", error_message="", finished_at=None, scoring_started_at=None
         )
         if not updated:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -151,10 +152,14 @@ def submission_action(request, pk: int, action: str):
     if not can_manage(request.user, submission):
         return HttpResponse("Only the owner or staff can do that.", status=403)
     if action == "cancel":
-        jobs.cancel(submission)
+        if not jobs.cancel(submission):
+            messages.error(request, f"Submission #{pk} is {submission.status}; only queued or running submissions can be cancelled.")
     elif action == "rerun":
         with transaction.atomic():
-            jobs.requeue(submission)
+            if jobs.requeue(submission):
+                messages.success(request, f"Submission #{pk} is queued again; finished results are kept.")
+            else:
+                messages.error(request, f"Submission #{pk} is {submission.status}; cancel it before running it again.")
     return redirect("submission", pk=pk)
 
 

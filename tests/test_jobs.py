@@ -180,3 +180,12 @@ def test_max_instances_makes_a_partial_run(toy_benchmark, adder_endpoint):
     submission = make_submission(toy_benchmark, adder_endpoint.base_url, max_instances=3)
     assert submission.progress_total == 6
     assert run_all(submission).status == Submission.Status.FINISHED
+
+
+@pytest.mark.django_db
+def test_an_active_submission_is_not_queued_twice(toy_benchmark, adder_endpoint):
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url)
+    assert jobs.requeue(submission) is False  # queued
+    jobs.claim(submission.id)
+    assert jobs.requeue(submission) is False  # running: its batches are out
+    assert Submission.objects.get(id=submission.id).status == Submission.Status.RUNNING
