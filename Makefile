@@ -36,9 +36,11 @@ test: install install-llm services
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS); \
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
+## The performance figures of DESIGN §3 (set DATABASE_URL to measure on PostgreSQL).
 bench: install
 	$(PY) bench/bench_harness.py
 	$(PY) bench/bench_scoring.py
+	$(PY) -W ignore bench/bench_leaderboard.py
 
 compose-check:
 	$(PY) scripts/check_compose.py docker-compose.yml
