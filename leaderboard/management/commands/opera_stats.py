@@ -19,10 +19,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("source", nargs="?", default=str(DATA_DIR), help="a folder in the Hub layout, or a Hub repo id")
         parser.add_argument("--config", default="filtered", choices=["filtered", "full"])
+        parser.add_argument("--split", action="append", dest="splits", choices=["train", "test"], help="default: both")
 
     def handle(self, *args, **o):
         try:
-            data = load_opera(o["source"], o["config"])
+            data = load_opera(o["source"], o["config"], splits=tuple(o["splits"] or ("train", "test")))
         except (DatasetError, OSError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         for split, figures in stats(data).items():
