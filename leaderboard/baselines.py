@@ -26,7 +26,7 @@ SMOLLM_GENERATION_PARAMS = {"temperature": 0.0, "max_tokens": 160}
 
 
 def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm_max_instances: int = 5, concurrency: int = 8) -> list[Submission]:
-    """Queue one submission per (baseline, its benchmark), unless an identical one already finished."""
+    """Queue one submission per (baseline, its benchmark); an earlier one is reused, or resumed if it stopped."""
     planned: list[tuple[ModelEntry, Benchmark, dict]] = []
     for spec in BASELINES.values():
         benchmark = Benchmark.objects.filter(slug=spec.benchmark).first()
@@ -44,9 +44,11 @@ def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm
         ]
     submissions = []
     for entry, benchmark, options in planned:
-        existing = Submission.objects.filter(model=entry, benchmark=benchmark).exclude(status__in=[Submission.Status.FAILED, Submission.Status.CANCELLED]).first()
-        if existing:
-            submissions.append(existing)
-            continue
-        submissions.append(jobs.create_submission(model=entry, benchmark=benchmark, concurrency=options.pop("concurrency", concurrency), **options))
+        latest = Submission.objects.filter(model=entry, benchmark=benchmark).order_by("-created_at").first()
+        if latest is None:
+            latest = jobs.create_submission(model=entry, benchmark=benchmark, concurrency=options.pop("concurrency", concurrency), **options)
+        elif latest.status in (Submission.Status.FAILED, Submission.Status.CANCELLED):
+            jobs.requeue(latest)  # resume where an earlier run stopped; its finished results are kept
+            latest.refresh_from_db()
+        submissions.append(latest)
     return submissions

@@ -456,7 +456,7 @@ def finalize(submission_id: int) -> bool:
 
 def reap_stuck(timeout_seconds: int | None = None) -> list[int]:
     """Fail running submissions whose heartbeat stopped (a worker died); they can be re-run to resume."""
-    timeout = timeout_seconds or settings.ACTBOARD_HEARTBEAT_TIMEOUT
+    timeout = settings.ACTBOARD_HEARTBEAT_TIMEOUT if timeout_seconds is None else timeout_seconds
     cutoff = timezone.now() - timedelta(seconds=timeout)
     stuck = list(Submission.objects.filter(status=Submission.Status.RUNNING, heartbeat_at__lt=cutoff).values_list("id", flat=True))
     return [

@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluation.baselines import smollm
-from leaderboard import baselines
+from leaderboard import baselines, jobs
 
 
 def free_port() -> int:
@@ -94,6 +94,10 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("load_benchmarks")
         password = self.ensure_demo_user()
+        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            # No worker shares the embedded broker: whatever is still "running" was cut off by the last stop,
+            # and is resumed below.
+            jobs.reap_stuck(timeout_seconds=0)
 
         self.stdout.write(self.style.MIGRATE_HEADING("Starting processes"))
         python = sys.executable
