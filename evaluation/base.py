@@ -108,5 +108,12 @@ class Evaluator(ABC):
         """Aggregate the results of one scenario (errored rows included) into scores."""
 
     def snapshot(self) -> dict[str, Any]:
-        """The part of a submission's config snapshot that this family contributes."""
-        return {"kind": self.kind, "prompt_version": self.prompt_version, **self.config}
+        """The part of a submission's config snapshot that this family contributes (shown to users, so
+        without secrets such as a user simulator's API key)."""
+        return {"kind": self.kind, "prompt_version": self.prompt_version, **without_secrets(self.config)}
+
+
+def without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_secrets(v) for k, v in value.items() if k != "api_key"}
+    return value

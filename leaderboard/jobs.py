@@ -26,6 +26,7 @@ from evaluation.base import Evaluator, Instance, Outcome, ResultRow
 from evaluation.client import EndpointClient, EndpointConfig
 from evaluation.registry import get_evaluator_class
 from evaluation.runner import WorkItem, run_items
+from leaderboard import crypto
 from leaderboard.endpoints import EndpointRejected, probe
 from leaderboard.models import Benchmark, InstanceResult, ModelEntry, Score, Split, Submission, TaskInstance
 
@@ -49,8 +50,25 @@ class SubmissionError(Exception):
 # --- creating ---------------------------------------------------------------------------------------
 
 
+SECRET_KEYS = frozenset({"api_key"})
+
+
+def seal(value: Any) -> Any:
+    """Encrypt every ``api_key`` in a config (e.g. an LLM user simulator's endpoint) before it is stored."""
+    if isinstance(value, dict):
+        return {(f"{k}_encrypted" if k in SECRET_KEYS else k): (crypto.encrypt(v) if k in SECRET_KEYS else seal(v)) for k, v in value.items()}
+    return value
+
+
+def unseal(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {(k.removesuffix("_encrypted") if k.removesuffix("_encrypted") in SECRET_KEYS else k):
+                (crypto.decrypt(v) if k.removesuffix("_encrypted") in SECRET_KEYS else unseal(v)) for k, v in value.items()}
+    return value
+
+
 def evaluator_for(submission: Submission) -> Evaluator:
-    return get_evaluator_class(submission.benchmark.kind)(submission.config.get("evaluator_config", {}))
+    return get_evaluator_class(submission.benchmark.kind)(unseal(submission.config.get("evaluator_config", {})))
 
 
 def client_for(model: ModelEntry, timeout: float | None = None) -> EndpointClient:
@@ -98,7 +116,7 @@ def config_snapshot(
         "generation_params": model.generation_params or {},
         "prompt_version": evaluator.prompt_version,
         "evaluator": evaluator.snapshot(),
-        "evaluator_config": evaluator.config,
+        "evaluator_config": seal(evaluator.config),  # what the worker rebuilds the evaluator from
         "dataset": {"benchmark": benchmark.slug, "benchmark_version": benchmark.version, "split": split.name,
                     "split_version": split.version, "sha256": split.sha256},
         "scenarios": scenario_slugs(benchmark, scenarios),

@@ -189,3 +189,13 @@ def test_an_active_submission_is_not_queued_twice(toy_benchmark, adder_endpoint)
     jobs.claim(submission.id)
     assert jobs.requeue(submission) is False  # running: its batches are out
     assert Submission.objects.get(id=submission.id).status == Submission.Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_secrets_in_an_evaluator_config_are_stored_encrypted(toy_benchmark, adder_endpoint):
+    config = {"user_endpoint": {"base_url": "https://sim.example.com/v1", "model": "sim", "api_key": "sk-simulator-secret"}, "max_turns": 3}
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url, evaluator_config=config)
+    stored = Submission.objects.values_list("config", flat=True).get(id=submission.id)
+    assert "sk-simulator-secret" not in str(stored)
+    assert stored["evaluator_config"]["user_endpoint"]["api_key_encrypted"]
+    assert jobs.evaluator_for(Submission.objects.get(id=submission.id)).config == config

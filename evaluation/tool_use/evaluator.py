@@ -40,13 +40,6 @@ class ToolUseEvaluator(Evaluator):
         if self.config["simulator"] == "llm" and not (self.config.get("user_endpoint") or {}).get("base_url"):
             raise ValueError("the llm simulator needs 'user_endpoint' with a base_url and model")
 
-    def snapshot(self) -> dict[str, Any]:
-        snap = super().snapshot()
-        if "user_endpoint" in snap:
-            # The simulator's key is a secret like any other: never part of a stored or shown config.
-            snap["user_endpoint"] = {k: v for k, v in snap["user_endpoint"].items() if k != "api_key"}
-        return snap
-
     def _simulator(self, instance: Instance, scenario: str) -> UserSimulator:
         if self.config["simulator"] == "llm":
             endpoint = EndpointConfig(**self.config["user_endpoint"])
