@@ -4,6 +4,8 @@ Both learn from the bundled train split and answer from the prompt alone: they p
 the history out of the user message (``prompt.parse_prompt``), so they see exactly what a model sees.
 Target names are specific to a page (``search_results.<product>.product_detail``), so both work on name
 *patterns*: name segments that occur in few distinct names (product slugs, option values) become ``*``.
+The retrieval policy also reads the persona's shopping preferences and the history's rationales when the
+prompt shows them (so its answers change with the scenario); the majority policy ignores both.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import re
 from collections import Counter, defaultdict
 from typing import Any, Sequence
 
+import numpy as np
+from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from datasets.base import InstanceRecord
@@ -22,6 +26,12 @@ _NAME_RE = re.compile(r"""\bname=(?:"([^"]*)"|'([^']*)')""")
 # A name segment shared by at least this many distinct names is structure, not a product or a value.
 _GENERIC_MIN_NAMES = 12
 _NEIGHBOURS = 25
+# Retrieval: the weight of each part of a step's description in the similarity (page and history first;
+# persona and rationales only nudge the ranking, they are not allowed to outvote the page).
+_PAGE_WEIGHT, _PERSONA_WEIGHT, _RATIONALE_WEIGHT = 1.0, 0.3, 0.3
+_RATIONALE_ACTIONS = 1  # rationales of this many latest actions are read (the latest says most)
+_PERSONA_SECTION = "Shopping Preference"  # the survey answers that describe how a person shops
+_WORD_RE = re.compile(r"[a-z]+")
 
 Label = tuple[str, str, str]  # (type, name pattern, click type)
 
@@ -41,6 +51,31 @@ def page_type(url: str) -> str:
     if "/cart" in url:
         return "cart"
     return "other"
+
+
+def _slug(text: str, limit: int) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit]
+
+
+def persona_words(survey: dict[str, Any]) -> list[str]:
+    """One ``p:<question>=<answer>`` word per shopping-preference answer of a survey (none without one)."""
+    words: list[str] = []
+
+    def walk(node: Any, key: str) -> None:
+        if isinstance(node, dict):
+            for child_key, child in node.items():
+                walk(child, str(child_key))
+        elif isinstance(node, (str, int, float)) and str(node).strip():
+            words.append(f"p:{_slug(key, 40)}={_slug(str(node), 30)}")
+
+    walk(survey.get(_PERSONA_SECTION) or {}, "")
+    return words
+
+
+def rationale_words(history: list[dict[str, Any]]) -> list[str]:
+    """``why:<word>`` for the words of the latest actions' rationales (none when the prompt hides them)."""
+    return [f"why:{word}" for action in history[-_RATIONALE_ACTIONS:]
+            for word in _WORD_RE.findall(str(action.get("rationale") or "").lower())]
 
 
 def _default_train() -> list[InstanceRecord]:
@@ -131,17 +166,36 @@ class MajorityPolicy(_PatternPolicy):
 
 
 class RetrievalPolicy(_PatternPolicy):
-    """The action of the most similar training step (TF-IDF over page, history and page targets)."""
+    """The action of the most similar training step: TF-IDF over page, history and page targets, plus the
+    persona's shopping preferences and the latest rationales when the prompt shows them.
+
+    Each part is its own TF-IDF space and the similarity is their weighted sum, so a part missing from the
+    prompt (``no_persona``, ``no_rationale``) adds nothing instead of reshaping the page part's weights.
+    Training steps are described the same way, from their input (which always holds persona and rationales).
+    """
 
     model_id = "opera-retrieval"
+    weights = (_PAGE_WEIGHT, _PERSONA_WEIGHT, _RATIONALE_WEIGHT)
 
     def __init__(self, train: Sequence[InstanceRecord] | None = None) -> None:
         super().__init__(train)
         self.targets = [(self.label(r.reference), r.reference.get("name", "")) for r in self.train]
-        self.vectorizer = TfidfVectorizer(token_pattern=r"[^ ]+", sublinear_tf=True)
-        self.matrix = self.vectorizer.fit_transform(
-            self._document(r.input["url"], r.input["history"], page_names(r.input["observation"])) for r in self.train
-        )
+        parts = [
+            self._parts(r.input["url"], r.input["history"], page_names(r.input["observation"]),
+                        (r.input.get("persona") or {}).get("survey") or {})
+            for r in self.train
+        ]
+        self.vectorizers: list[TfidfVectorizer | None] = []
+        self.matrices: list[csr_matrix | None] = []
+        for i in range(len(self.weights)):
+            texts = [p[i] for p in parts]
+            if not any(texts):  # e.g. a train split without rationales
+                self.vectorizers.append(None)
+                self.matrices.append(None)
+                continue
+            vectorizer = TfidfVectorizer(token_pattern=r"[^ ]+", sublinear_tf=True)
+            self.matrices.append(vectorizer.fit_transform(texts))
+            self.vectorizers.append(vectorizer)
 
     def _document(self, url: str, history: list[dict[str, Any]], names: list[str]) -> str:
         words = [f"page:{page_type(url)}"]
@@ -151,11 +205,24 @@ class RetrievalPolicy(_PatternPolicy):
         words += [f"tok:{t}" for t in re.split(r"[._]", history[-1].get("name", "")) if t] if history else []
         return " ".join(words)
 
+    def _parts(self, url: str, history: list[dict[str, Any]], names: list[str], survey: dict[str, Any]) -> tuple[str, str, str]:
+        """The step's description in three parts: page and history, persona, rationales."""
+        return (self._document(url, history, names), " ".join(persona_words(survey)), " ".join(rationale_words(history)))
+
+    def similarity(self, parts: tuple[str, str, str]) -> np.ndarray:
+        """The weighted similarity of a step described by ``parts`` to every training step."""
+        total = None
+        for weight, vectorizer, matrix, text in zip(self.weights, self.vectorizers, self.matrices, parts):
+            if vectorizer is None or matrix is None or not text or not weight:
+                continue
+            scores = weight * (matrix @ vectorizer.transform([text]).T).toarray().ravel()
+            total = scores if total is None else total + scores
+        return total if total is not None else np.zeros(len(self.targets))
+
     def reply(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
         view = parse_prompt(messages)
         names = page_names(view.observation)
-        query = self.vectorizer.transform([self._document(view.url, view.history, names)])
-        similarity = (self.matrix @ query.T).toarray().ravel()
+        similarity = self.similarity(self._parts(view.url, view.history, names, view.survey))
         for index in similarity.argsort()[::-1][:_NEIGHBOURS]:
             label, target_name = self.targets[index]
             name = self.realise(label, names, target_name)

@@ -209,16 +209,32 @@ def build_messages(
 
 @dataclass(frozen=True)
 class PromptView:
-    """What a prompt shows: the page (as shrunk for the model), its URL and the history entries."""
+    """What a prompt shows: the page (as shrunk for the model), its URL, the history entries (with their
+    ``rationale`` where the prompt carries one) and the persona section's text and survey answers, if any."""
 
     observation: str
     url: str
     history: list[dict[str, Any]]
     has_persona: bool
+    persona: str = ""  # the persona section as shown, without its heading
+    survey: dict[str, Any] = field(default_factory=dict)  # the survey answers read back from ``persona``
 
 
 _URL_RE = re.compile(r"^## Current page\nURL: (.*)$", re.MULTILINE)
 _HISTORY_RE = re.compile(r"^## Session history[^\n]*\n(.*?)(?=\n\n## )", re.MULTILINE | re.DOTALL)
+_PERSONA_RE = re.compile(r"^## Persona\n(.*?)(?=\n\n## Session history)", re.MULTILINE | re.DOTALL)
+_SURVEY_HEAD = "Survey answers:\n"
+
+
+def _survey(persona: str) -> dict[str, Any]:
+    """The survey answers of a persona section (``_persona_text``), or ``{}``."""
+    if not persona.startswith(_SURVEY_HEAD):
+        return {}
+    try:
+        survey, _ = json.JSONDecoder().raw_decode(persona, len(_SURVEY_HEAD))
+    except ValueError:
+        return {}
+    return survey if isinstance(survey, dict) else {}
 
 
 def parse_prompt(messages: list[dict[str, Any]]) -> PromptView:
@@ -238,4 +254,7 @@ def parse_prompt(messages: list[dict[str, Any]]) -> PromptView:
                 continue
             if isinstance(entry, dict):
                 history.append(entry)
-    return PromptView(observation, url_match.group(1).strip() if url_match else "", history, "## Persona\n" in text)
+    persona_match = _PERSONA_RE.search(text)
+    persona = persona_match.group(1).strip() if persona_match else ""
+    return PromptView(observation, url_match.group(1).strip() if url_match else "", history, "## Persona\n" in text,
+                      persona, _survey(persona))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, Iterator
 
 import pytest
@@ -117,3 +118,28 @@ def test_baselines_answer_valid_json_with_names_from_the_page(policy_class: type
         if parsed["type"] in ("click", "input"):
             assert parsed["name"] in page_names(messages[1]["content"])
     assert "click" in kinds
+
+
+def test_retrieval_reads_persona_and_rationales_when_the_prompt_shows_them() -> None:
+    policy = RetrievalPolicy()
+    instances = bundled_instances()
+
+    def actions(scenario: str) -> list[dict[str, Any]]:
+        return [json.loads(policy.reply(build_messages(i.input, scenario, observation_chars=4_000), None, {})["content"])["action"]
+                for i in instances]
+
+    full, no_persona, no_rationale = actions("full"), actions("no_persona"), actions("no_rationale")
+    assert any(a != b for a, b in zip(full, no_persona))
+    # A history without any rationale reads the same under full and no_rationale.
+    without = [n for n, i in enumerate(instances) if not any(h.get("rationale") for h in i.input["history"])]
+    assert without and all(full[n] == no_rationale[n] for n in without)
+
+
+def test_retrieval_without_persona_or_rationales_in_its_train_split() -> None:
+    train = next(s for s in load_bundled().splits if s.name == "train").instances[:200]
+    bare = [replace(r, input={**r.input, "persona": {}, "history": [
+        {k: v for k, v in h.items() if k != "rationale"} for h in r.input["history"]]}) for r in train]
+    policy = RetrievalPolicy(bare)
+    instance = bundled_instances()[1]
+    body = json.loads(policy.reply(build_messages(instance.input, "full", observation_chars=4_000), None, {})["content"])
+    assert body["action"]["type"] in ("click", "input", "terminate")

@@ -84,6 +84,21 @@ def test_parse_prompt_round_trip() -> None:
         {"type": "click", "name": "pagination.2", "click_type": "page_related"},
     ]
     assert 'name="pagination.2"' in view.observation and len(view.observation) <= 10_000
+    assert view.survey == instance_input()["persona"]["survey"]
+    assert "Likes cycling." in view.persona and "## " not in view.persona and "bike light" not in view.persona
     first_step = dict(instance_input(), history=[])
     assert parse_prompt(build_messages(first_step, "no_persona")).history == []
     assert json.loads(json.dumps(messages)) == messages
+
+
+def test_parse_prompt_reads_only_what_the_scenario_shows() -> None:
+    no_persona = parse_prompt(build_messages(instance_input(), "no_persona"))
+    assert not no_persona.has_persona and no_persona.persona == "" and no_persona.survey == {}
+    assert no_persona.history[0]["rationale"] == "need a light"
+    no_rationale = parse_prompt(build_messages(instance_input(), "no_rationale"))
+    assert no_rationale.has_persona and no_rationale.survey == instance_input()["persona"]["survey"]
+    assert all("rationale" not in entry for entry in no_rationale.history)
+    empty = parse_prompt(build_messages(dict(instance_input(), persona={}), "full"))
+    assert empty.has_persona and empty.persona == "(no persona information)" and empty.survey == {}
+    interview_only = parse_prompt(build_messages(dict(instance_input(), persona={"interview": "### Style\n\nQuick."}), "full"))
+    assert interview_only.persona == "Interview summary:\n### Style\n\nQuick." and interview_only.survey == {}
