@@ -19,7 +19,8 @@ BASELINES: dict[str, BaselineSpec] = {
         BaselineSpec("opera-majority", "opera", "evaluation.baselines.next_action:MajorityPolicy",
                      "Predicts the most frequent action of the train split for the current page type."),
         BaselineSpec("opera-retrieval", "opera", "evaluation.baselines.next_action:RetrievalPolicy",
-                     "Nearest training step by TF-IDF, mapped onto an element of the current page."),
+                     "Nearest training step by TF-IDF over the page, the history and, when the prompt shows them, the persona "
+                     "and the latest rationale; mapped onto an element of the current page."),
         BaselineSpec("t2t-reference-agent", "trajectory2task", "evaluation.baselines.tool_use:ReferenceAgentPolicy",
                      "Scripted agent that asks for missing facts and follows the policy: an upper-bound sanity check."),
         BaselineSpec("t2t-naive-agent", "trajectory2task", "evaluation.baselines.tool_use:NaiveAgentPolicy",
