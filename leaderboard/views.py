@@ -55,7 +55,7 @@ def leaderboard(request, slug: str):
     boards.fill_scores([*page.object_list, *top], scenario)  # only rows on screen and in the charts show them all
     return render(request, "leaderboard/leaderboard.html", {
         "benchmark": benchmark, "tabs": tabs, "scenario": scenario, "metrics": metrics, "headline": headline,
-        "columns": columns, "query": query, "page": page,
+        "columns": columns, "query": query, "page": page, "pass_k": boards.pass_k_metrics(metrics),
         "total": len(ranked), "charts": charts.board_charts(benchmark, tabs[1:], metrics, rows, top),
     })
 

@@ -285,3 +285,12 @@ def test_cached_board_follows_runs_moderation_and_renames(client, tool_use):
     model.save()
     page = text(client.get("/b/tools-like/"))
     assert "Renamed model" in page and "Steady model" not in page
+
+
+def test_tool_use_board_orders_by_a_chosen_pass_k(client, boards_with_rows):
+    page = text(client.get("/b/tools-like/"))
+    assert 'aria-label="Order by pass^k"' in page and "sort=pass_3" in page
+    ordered = text(client.get("/b/tools-like/", {"sort": "pass_3", "dir": "desc"}))
+    assert 'aria-current="true">pass^3' in ordered
+    next_action = client.get("/b/opera-like/")
+    assert next_action.status_code == 200 and 'aria-label="Order by pass^k"' not in text(next_action)
