@@ -1,0 +1,1 @@
+"""tau2-bench format tool-use benchmarks: task files, environments, episodes and grading."""
