@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from datasets.tool_use.domains import get_domain
 
@@ -47,13 +47,19 @@ def finetune_example(transcript: list[dict[str, Any]], tools: list[dict[str, Any
     return {"messages": messages, "tools": tools}
 
 
-def export_rollouts(rollouts: Iterable[Rollout], scenarios: Iterable[str] | None = None) -> Iterator[str]:
-    """JSONL lines for the successful rollouts (of the given scenarios, or all)."""
+def _domain_tools(domain: str) -> list[dict[str, Any]]:
+    return get_domain(domain).schemas()
+
+
+def export_rollouts(rollouts: Iterable[Rollout], scenarios: Iterable[str] | None = None, *,
+                    tools: Callable[[str], list[dict[str, Any]]] = _domain_tools) -> Iterator[str]:
+    """JSONL lines for the successful rollouts (of the given scenarios, or all). ``tools`` gives a domain's
+    tool schemas (default: the generated tool-use domains')."""
     wanted = set(scenarios) if scenarios is not None else None
     for rollout in rollouts:
         if not rollout.success or (wanted is not None and rollout.scenario not in wanted):
             continue
-        line = json.dumps(finetune_example(rollout.transcript, get_domain(rollout.domain).schemas()), ensure_ascii=False)
+        line = json.dumps(finetune_example(rollout.transcript, tools(rollout.domain)), ensure_ascii=False)
         try:
             validate_line(line)
         except ValueError:
