@@ -1,33 +1,50 @@
 """Client for OpenAI-compatible chat-completions endpoints, built on the ``openai`` SDK.
 
 Every fault an endpoint can show ends as an ``EndpointError`` with a stable ``code`` and a message a
-user understands; transient faults (connection refused, timeouts, 429, 5xx, malformed bodies) are retried
-a bounded number of times with exponential backoff, honouring ``Retry-After``.
+user understands, with the endpoint's secrets redacted from it. Transient faults (connection refused,
+timeouts, 429, 5xx, malformed bodies) are retried with exponential backoff, honouring ``Retry-After``,
+within one time budget per call. Connections go through ``evaluation.netguard``: only to addresses the
+``AddressPolicy`` allows, checked at connect time, no redirects, replies read at most to a byte limit.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
 
-import httpx
+import httpx2
 import openai
+
+from evaluation.netguard import UNRESTRICTED, AddressPolicy, AddressRefused, CompressedReply, ReplyTooLarge, call_deadline, guarded_client
 
 # Replies longer than this are cut: a misbehaving endpoint must not blow up a worker's memory or the DB.
 MAX_REPLY_CHARS = 200_000
+# Bytes read of any one reply (an error body included) before the read stops and the reply is refused.
+MAX_BODY_BYTES = 10 * MAX_REPLY_CHARS
 MAX_RETRY_AFTER_SECONDS = 60.0
+# Characters of an endpoint's error body quoted in a message.
+QUOTED_BODY_CHARS = 300
+REDACTED = "[redacted]"
+
+T = TypeVar("T")
 
 
 class EndpointError(Exception):
     """An endpoint fault that survived the retries.
 
-    Codes: ``connection`` (refused / DNS / reset), ``timeout``, ``rate_limited``, ``server_error`` (5xx),
-    ``auth`` (401/403), ``not_found`` (404: wrong base URL or model), ``bad_request`` (other 4xx),
-    ``bad_response`` (a body that is not a chat completion).
+    Codes: ``connection`` (refused / DNS / reset), ``timeout`` (no answer in time: a stalled endpoint),
+    ``rate_limited``, ``server_error`` (5xx), ``auth`` (401/403), ``not_found`` (404: wrong base URL or
+    model), ``bad_request`` (other 4xx), ``redirect`` (3xx: redirects are not followed),
+    ``bad_response`` (a body that is not a chat completion, or one over the size limit),
+    ``model_not_listed`` and ``address_refused`` (the host resolves to an address the policy refuses).
+    ``redirect``, ``auth``, ``not_found`` and ``address_refused`` will not change from one request to
+    the next.
     """
 
     def __init__(self, code: str, message: str, *, status: int | None = None, retry_after: float | None = None):
@@ -36,7 +53,6 @@ class EndpointError(Exception):
         self.message = message
         self.status = status
         self.retry_after = retry_after
-        self.attempts = 1
 
     @property
     def retryable(self) -> bool:
@@ -51,16 +67,25 @@ class EndpointConfig:
     base_url: str
     model: str
     api_key: str = ""
+    # Seconds one connect, read or write may wait.
     timeout: float = 60.0
     max_retries: int = 3
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     # Generation parameters sent with every request (temperature, max_tokens, top_p, seed, ...).
     params: dict[str, Any] = field(default_factory=dict)
+    # Seconds one call may take across all its attempts and backoffs; None: twice ``timeout``, so a
+    # hanging endpoint costs about two timeouts per call, not one per attempt.
+    deadline: float | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    # Connections kept open to the endpoint: at least the number of threads calling it at once.
+    pool_size: int = 64
+    # Where connections may go. Unrestricted for trusted endpoints; the service passes its SSRF policy.
+    address_policy: AddressPolicy = UNRESTRICTED
 
     @property
-    def host(self) -> str:
-        return urlsplit(self.base_url).netloc
+    def call_budget(self) -> float:
+        return self.deadline if self.deadline is not None else 2 * self.timeout
 
 
 @dataclass
@@ -69,7 +94,6 @@ class ChatResult:
     prompt_tokens: int
     completion_tokens: int
     latency_ms: float
-    attempts: int
     finish_reason: str = ""
 
     @property
@@ -81,25 +105,60 @@ class ChatResult:
         return self.message.get("tool_calls") or []
 
 
-def _status_error(exc: openai.APIStatusError) -> EndpointError:
+def secret_forms(secret: str) -> list[str]:
+    """The ways an endpoint may echo ``secret`` back: as is, URL- or JSON-escaped, or inside base64.
+
+    Base64 text of a longer string holding the secret depends on where the secret starts modulo 3, so
+    the characters that encode only the secret are taken for each of the three alignments.
+    """
+    if len(secret) < 4:  # too short to tell from ordinary text; keys are far longer
+        return []
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    raw = secret.encode()
+    for offset in range(3):
+        first = -(-offset * 8 // 6)  # first character made of secret bits only
+        last = (offset + len(raw)) * 8 // 6  # one past the last such character
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * offset + raw).decode()
+            forms.add(text[first:last])
+    return sorted(forms, key=len, reverse=True)  # longest first: a form may contain a shorter one
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        for form in secret_forms(secret):
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def _quoted_body(response: httpx2.Response, secrets: Iterable[str]) -> str:
+    """The start of an error body, secrets redacted before the cut so no part of one survives it."""
+    secrets = list(secrets)
+    margin = 2 * max((len(s) for s in secrets), default=0) + 8
+    return redact(response.text[: QUOTED_BODY_CHARS + margin], secrets)[:QUOTED_BODY_CHARS]
+
+
+def _status_error(exc: openai.APIStatusError, secrets: Iterable[str]) -> EndpointError:
     status = exc.status_code
-    body = (exc.response.text or "")[:300] if exc.response is not None else ""
+    if 300 <= status < 400:
+        location = exc.response.headers.get("location", "")[:200]
+        target = f" to {location}" if location else ""
+        return EndpointError("redirect", f"the endpoint answered with a redirect (HTTP {status}){target}; redirects are "
+                             "not followed: use the final URL as the base URL", status=status)
+    if status in (401, 403):
+        return EndpointError("auth", f"the endpoint refused the API key (HTTP {status})", status=status)
+    body = _quoted_body(exc.response, secrets)
     if status == 429:
         return EndpointError("rate_limited", f"the endpoint is rate limiting requests (HTTP 429) {body}".strip(), status=status)
     if status >= 500:
         return EndpointError("server_error", f"the endpoint failed with HTTP {status}: {body}".strip(), status=status)
-    if status in (401, 403):
-        return EndpointError("auth", f"the endpoint refused the API key (HTTP {status})", status=status)
     if status == 404:
         return EndpointError("not_found", f"HTTP 404 at the endpoint: check the base URL and model id. {body}".strip(), status=status)
     return EndpointError("bad_request", f"the endpoint rejected the request (HTTP {status}): {body}".strip(), status=status)
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    value = response.headers.get("retry-after")
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
     if not value:
         return None
     try:
@@ -108,17 +167,25 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at call time, so a test's patch of time.sleep takes effect
+
+
 class EndpointClient:
     """Calls one model on one endpoint. Thread-safe: one instance is shared by a worker's threads."""
 
-    def __init__(self, config: EndpointConfig, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, config: EndpointConfig, *, sleep: Callable[[float], None] = _sleep):
         self.config = config
         self._sleep = sleep
+        self._secrets = [config.api_key] if config.api_key else []
+        timeout = httpx2.Timeout(config.timeout, connect=min(config.timeout, 10.0))
         self._client = openai.OpenAI(
             base_url=config.base_url.rstrip("/"),
             api_key=config.api_key or "not-needed",
-            timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
-            max_retries=0,  # retries are ours: bounded, counted and mapped to error codes
+            timeout=timeout,
+            max_retries=0,  # retries are ours: within the call's time budget, and counted in the message
+            http_client=guarded_client(config.address_policy, timeout=timeout, max_body_bytes=config.max_body_bytes,
+                                       pool_size=config.pool_size),
         )
 
     def close(self) -> None:
@@ -140,47 +207,59 @@ class EndpointClient:
         models = self.list_models()
         if models and self.config.model not in models:
             shown = ", ".join(models[:10]) + (" ..." if len(models) > 10 else "")
-            raise EndpointError("model_not_listed", f"the endpoint does not list model '{self.config.model}' (it lists: {shown})")
+            message = f"the endpoint does not list model '{self.config.model}' (it lists: {shown})"
+            raise EndpointError("model_not_listed", redact(message, self._secrets))
 
     def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, **params: Any) -> ChatResult:
         started = time.perf_counter()
-        result, attempts = self._with_retries(lambda: self._chat_once(messages, tools, params), count_attempts=True)
+        result = self._with_retries(lambda: self._chat_once(messages, tools, params))
         result.latency_ms = (time.perf_counter() - started) * 1000.0
-        result.attempts = attempts
         return result
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _with_retries(self, call: Callable[[], Any], count_attempts: bool = False) -> Any:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                value = self._translate(call)
-                return (value, attempt) if count_attempts else value
-            except EndpointError as err:
-                err.attempts = attempt
-                if not err.retryable or attempt > self.config.max_retries:
-                    if attempt > 1:
-                        err.message = f"{err.message} (after {attempt} attempts)"
-                    raise
-                delay = err.retry_after if err.retry_after is not None else min(
-                    self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1)
-                ) * (0.5 + random.random() / 2)
-                self._sleep(delay)
+    def _with_retries(self, call: Callable[[], T]) -> T:
+        budget = self.config.call_budget
+        with call_deadline(budget) as deadline:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    return self._translate(call)
+                except EndpointError as err:
+                    if not err.retryable or attempt > self.config.max_retries:
+                        raise self._final(err, attempt) from None
+                    delay = err.retry_after if err.retry_after is not None else min(
+                        self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1)
+                    ) * (0.5 + random.random() / 2)
+                    if time.monotonic() + delay >= deadline:
+                        raise self._final(err, attempt, f"the time budget of {budget:g} s per call ran out") from None
+                    self._sleep(delay)
 
-    def _translate(self, call: Callable[[], Any]) -> Any:
+    def _final(self, err: EndpointError, attempts: int, reason: str = "") -> EndpointError:
+        notes = [f"after {attempts} attempts"] if attempts > 1 else []
+        notes += [reason] if reason else []
+        if notes:
+            err.message = f"{err.message} ({'; '.join(notes)})"
+        err.message = redact(err.message, self._secrets)
+        return err
+
+    def _translate(self, call: Callable[[], T]) -> T:
         try:
             return call()
         except openai.APITimeoutError:
             raise EndpointError("timeout", f"the endpoint did not answer within {self.config.timeout:g} s") from None
+        except AddressRefused as exc:
+            raise EndpointError("address_refused", str(exc)) from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             raise EndpointError("connection", f"cannot connect to {self.config.base_url}: {cause}") from None
         except openai.APIStatusError as exc:
-            err = _status_error(exc)
+            err = _status_error(exc, self._secrets)
             err.retry_after = _retry_after(exc)
             raise err from None
+        except (ReplyTooLarge, CompressedReply) as exc:
+            raise EndpointError("bad_response", str(exc)) from None
         except (json.JSONDecodeError, openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
             raise EndpointError("bad_response", f"the endpoint's reply is not a valid chat completion: {exc}") from None
 
@@ -192,12 +271,10 @@ class EndpointClient:
         request: dict[str, Any] = {"model": self.config.model, "messages": messages, **self.config.params, **params}
         if tools:
             request["tools"] = tools
-        raw = self._client.chat.completions.with_raw_response.create(**request)
-        text = raw.http_response.text
-        if len(text) > 10 * MAX_REPLY_CHARS:
-            raise EndpointError("bad_response", f"the endpoint's reply is {len(text):,} characters long, over the limit")
-        body = json.loads(text)
-        return parse_completion(body)
+        # The SDK's generic post: its auth, headers and error mapping, without walking the request through
+        # its typed-dict transform or the reply through pydantic; the body is parsed once, here.
+        response = self._client.post("/chat/completions", body=request, cast_to=httpx2.Response)
+        return parse_completion(json.loads(response.content))
 
 
 def parse_completion(body: Any) -> ChatResult:
@@ -235,6 +312,5 @@ def parse_completion(body: Any) -> ChatResult:
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
         latency_ms=0.0,
-        attempts=1,
         finish_reason=str(choice.get("finish_reason") or ""),
     )
