@@ -28,6 +28,8 @@ def completion(content: str = "ok", tool_calls: list | None = None) -> bytes:
 
 @dataclass(frozen=True)
 class SeenRequest:
+    """One request as received; header names lower-cased."""
+
     method: str
     path: str
     headers: dict[str, str]
@@ -77,7 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         with self.server.lock:
-            self.server.requests.append(SeenRequest(self.command, self.path, dict(self.headers.items())))
+            self.server.requests.append(SeenRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
 
     def _reply(self, status: int, headers: dict[str, str], body: Body) -> None:
         self.send_response(status)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
+import time
+from urllib.parse import quote
 
 import pytest
 
-from evaluation.client import MAX_REPLY_CHARS, EndpointClient, EndpointConfig, EndpointError
+from evaluation.client import (
+    MAX_REPLY_CHARS,
+    QUOTED_BODY_CHARS,
+    EndpointClient,
+    EndpointConfig,
+    EndpointError,
+    redact,
+    secret_forms,
+)
 from tests.fault_server import completion
 
 
@@ -152,3 +163,87 @@ def test_api_key_is_sent_as_bearer(fault_server):
     finally:
         server.RequestHandlerClass.do_POST = original
     assert seen["auth"] == "Bearer sk-secret"
+
+
+KEY = "sk-live-3f9a7c1e5b2d4a6f8e0c"
+
+
+def echo_everything(n, request, headers):
+    """An endpoint that quotes the request back in every form a proxy or framework might."""
+    auth = headers["authorization"]
+    return json.dumps({
+        "b64": base64.b64encode(f"Authorization: {auth}".encode()).decode(),
+        "b64url": base64.urlsafe_b64encode(f"x{KEY}".encode()).decode(),
+        "url": quote(auth, safe=""),
+        "raw": auth,
+        "error": f"bad request, headers were {headers}",
+    }).encode()
+
+
+@pytest.mark.parametrize("status, code", [(400, "bad_request"), (422, "bad_request"), (404, "not_found"), (500, "server_error"), (429, "rate_limited")])
+def test_an_echoed_api_key_is_redacted_from_the_error(fault_server, status, code):
+    holder = {}
+    server = fault_server(lambda n, r: (status, {}, echo_everything(n, r, holder["server"].requests[-1].headers)))
+    holder["server"] = server
+    client, _ = make_client(server.base_url, api_key=KEY, max_retries=1)
+    with pytest.raises(EndpointError) as info:
+        client.chat([{"role": "user", "content": "hi"}])
+    message = info.value.message
+    assert info.value.code == code and "[redacted]" in message
+    assert "3f9a7c1e5b2d4a6f8e0c" not in message and "sk-live" not in message
+    for form in secret_forms(KEY):
+        assert form not in message
+
+
+def test_a_key_cut_by_the_quote_limit_leaves_no_prefix(fault_server):
+    padding = "p" * (QUOTED_BODY_CHARS - 75)  # the key straddles the cut
+    server = fault_server(lambda n, r: (400, {}, f'{{"error": "{padding}{KEY}"}}'.encode()))
+    client, _ = make_client(server.base_url, api_key=KEY)
+    with pytest.raises(EndpointError) as info:
+        client.chat([{"role": "user", "content": "hi"}])
+    assert "sk-li" not in info.value.message
+
+
+def test_a_key_echoed_as_a_model_id_is_redacted(fault_server):
+    server = fault_server(lambda n, r: (200, {}, completion()), models=(f"Bearer {KEY}",))
+    client, _ = make_client(server.base_url, api_key=KEY)
+    with pytest.raises(EndpointError) as info:
+        client.check()
+    assert info.value.code == "model_not_listed" and KEY not in info.value.message and "Bearer [redacted]" in info.value.message
+
+
+def test_secret_forms_cover_every_base64_alignment():
+    for prefix in ("", "a", "ab", "abc", "Authorization: Bearer "):
+        encoded = base64.b64encode((prefix + KEY + "!").encode()).decode()
+        assert redact(encoded, [KEY]) != encoded
+    assert secret_forms("abc") == []  # too short to redact without mangling ordinary text
+
+
+def test_a_hanging_endpoint_costs_at_most_the_call_budget(fault_server):
+    server = fault_server(lambda n, r: (0, {"sleep": "5"}, b""))
+    client, sleeps = make_client(server.base_url, timeout=0.4, max_retries=3, backoff_base=0.01)  # budget: 2 × 0.4 s
+    started = time.monotonic()
+    with pytest.raises(EndpointError) as info:
+        client.chat([{"role": "user", "content": "hi"}])
+    elapsed = time.monotonic() - started
+    assert info.value.code == "timeout" and "time budget of 0.8 s per call ran out" in info.value.message
+    assert 0.75 <= elapsed < 1.1
+    assert server.calls == 2 and len(sleeps) == 1
+
+
+def test_retry_after_beyond_the_budget_gives_up_at_once(fault_server):
+    server = fault_server(lambda n, r: (429, {"Retry-After": "30"}, b'{"error": "slow down"}'))
+    client, sleeps = make_client(server.base_url, deadline=10)
+    with pytest.raises(EndpointError) as info:
+        client.chat([{"role": "user", "content": "hi"}])
+    assert info.value.code == "rate_limited" and "time budget of 10 s" in info.value.message
+    assert server.calls == 1 and sleeps == []
+
+
+def test_patching_time_sleep_reaches_the_default_sleep(fault_server, monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    server = fault_server(lambda n, r: (503, {}, b"busy") if n == 0 else (200, {}, completion("ok")))
+    with EndpointClient(EndpointConfig(server.base_url, "fault-model")) as client:
+        assert client.chat([{"role": "user", "content": "hi"}]).content == "ok"
+    assert len(slept) == 1

@@ -8,8 +8,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from leaderboard.endpoints import EndpointRejected, check_url
+from evaluation.netguard import AddressPolicy
+from leaderboard.endpoints import EndpointRejected, address_policy_from_settings, check_url, probe
 from leaderboard.models import ApiToken, ModelEntry
+from tests.fault_server import completion
 
 
 @pytest.fixture
@@ -24,7 +26,8 @@ def ssrf_on(settings):
     [
         "http://127.0.0.1:8000/v1", "http://localhost/v1", "http://10.1.2.3/v1", "http://192.168.0.10/v1",
         "http://172.16.5.5/v1", "http://169.254.169.254/latest/meta-data", "http://[::1]:8000/v1", "http://0.0.0.0/v1",
-        "http://[fe80::1]/v1",
+        "http://[fe80::1]/v1", "http://100.64.0.1/v1", "http://100.100.100.200/latest/meta-data", "http://[::ffff:127.0.0.1]/v1",
+        "http://[fd00:ec2::254]/v1", "http://198.18.0.1/v1", "http://224.0.0.1/v1",
     ],
 )
 def test_private_loopback_and_link_local_are_refused(ssrf_on, url):
@@ -51,6 +54,52 @@ def test_allow_list_and_setting_open_private_hosts(ssrf_on):
     ssrf_on.ACTBOARD_ALLOWED_ENDPOINT_HOSTS = []
     ssrf_on.ACTBOARD_ALLOW_PRIVATE_ENDPOINTS = True
     check_url("http://10.0.0.5/v1")
+
+
+def test_allowed_hosts_in_cidr_notation_allow_a_network(ssrf_on):
+    ssrf_on.ACTBOARD_ALLOWED_ENDPOINT_HOSTS = ["10.8.0.0/16", " LLM.internal "]
+    policy = address_policy_from_settings()
+    assert policy.allowed_hosts == {"llm.internal"} and not policy.allow_private
+    check_url("http://10.8.3.4:8000/v1")
+    with pytest.raises(EndpointRejected):
+        check_url("http://10.9.0.1/v1")
+
+
+@pytest.fixture
+def loopback_is_public(ssrf_on):
+    """Loopback 127.0.0.1 admitted the way an operator admits a network; 127.0.0.2 stays internal."""
+    ssrf_on.ACTBOARD_ALLOWED_ENDPOINT_HOSTS = ["127.0.0.1/32"]
+    return ssrf_on
+
+
+def test_probe_does_not_follow_a_redirect_inside(loopback_is_public, fault_server):
+    internal = fault_server(lambda n, r: (200, {}, completion()), host="127.0.0.2", models=("internal-only-model",))
+    public = fault_server(lambda n, r: (200, {}, completion()), get_reply=(302, {"Location": f"{internal.base_url}/models"}, b"<secret page>"))
+    with pytest.raises(EndpointRejected) as info:
+        probe(public.base_url, "fault-model")
+    assert info.value.code == "redirect" and "internal-only-model" not in info.value.message and "secret page" not in info.value.message
+    assert internal.requests == []
+    with pytest.raises(EndpointRejected) as info:
+        probe(internal.base_url, "fault-model")
+    assert info.value.code == "url_not_allowed" and internal.requests == []
+
+
+def test_probe_refuses_a_name_rebound_inside_after_the_url_check(loopback_is_public, fault_server):
+    internal = fault_server(lambda n, r: (200, {}, completion()), host="127.0.0.2")
+    answers = iter(["127.0.0.1", "127.0.0.2"])  # the form's URL check, then the probe's own connection
+    policy = AddressPolicy(allowed_networks=address_policy_from_settings().allowed_networks, resolver=lambda host, port: [next(answers)])
+    with pytest.raises(EndpointRejected) as info:
+        probe(f"http://model.example:{internal.port}/v1", "fault-model", policy=policy)
+    assert info.value.code == "url_not_allowed" and "127.0.0.2" in info.value.message
+    assert internal.requests == []
+
+
+def test_probe_error_never_shows_the_key_the_endpoint_echoes(loopback_is_public, fault_server):
+    key = "sk-proj-0a1b2c3d4e5f6a7b8c9d"
+    server = fault_server(lambda n, r: (200, {}, completion()), get_reply=(400, {}, f'{{"error": "bad auth Bearer {key}"}}'.encode()))
+    with pytest.raises(EndpointRejected) as info:
+        probe(server.base_url, "fault-model", key)
+    assert info.value.code == "bad_request" and key not in info.value.message and "Bearer [redacted]" in info.value.message
 
 
 @pytest.mark.django_db
