@@ -89,8 +89,19 @@ class ToolEnv:
     def fresh(cls, domain: str, seed: int) -> "ToolEnv":
         return cls(get_domain(domain), initial_db(domain, seed))
 
-    def hash(self) -> str:
+    def db_hash(self) -> str:
         return db_hash(self.db)
+
+    hash = db_hash  # the name the generator and verifier use
+
+    @property
+    def policy(self) -> str:
+        """The policy text the agent gets as its system prompt."""
+        return self.domain.policy.text
+
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        """The tools in OpenAI's format, as the agent gets them."""
+        return self.domain.schemas()
 
     def call(self, name: str, arguments: str | dict[str, Any]) -> CallResult:
         tool = self._tools.get(name)

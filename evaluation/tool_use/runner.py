@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from datasets.tool_use.domain import DB
-from datasets.tool_use.env import ToolEnv
+from datasets.tool_use.env import CallResult
 from evaluation.client import EndpointClient
 from evaluation.tool_use.simulator import STOP, UserSimulator
 
 # A reply with more calls than this is answered with errors for the rest: it is not a plan, it is a loop.
 MAX_CALLS_PER_MESSAGE = 8
+
+
+class EpisodeEnv(Protocol):
+    """What an episode needs of an environment: a bundled domain's ``ToolEnv`` or a ``Tau2Environment``."""
+
+    @property
+    def db(self) -> DB: ...
+
+    @property
+    def policy(self) -> str: ...
+
+    def tool_schemas(self) -> list[dict[str, Any]]: ...
+
+    def db_hash(self) -> str: ...
+
+    def call(self, name: str, arguments: str | dict[str, Any]) -> CallResult: ...
 
 
 @dataclass
@@ -32,11 +48,11 @@ class Episode:
         return [str(m.get("content") or "") for m in self.messages if m.get("role") == "assistant" and m.get("content")]
 
 
-def run_episode(client: EndpointClient, env: ToolEnv, simulator: UserSimulator, *, max_steps: int = 40,
+def run_episode(client: EndpointClient, env: EpisodeEnv, simulator: UserSimulator, *, max_steps: int = 40,
                 max_errors: int = 5, **params: Any) -> Episode:
     """Run until the user stops, or a bound is hit. ``EndpointError`` propagates to the caller."""
-    tools = env.domain.schemas()
-    episode = Episode([{"role": "system", "content": env.domain.policy.text}, {"role": "user", "content": simulator.opening()}], env.db, "")
+    tools = env.tool_schemas()
+    episode = Episode([{"role": "system", "content": env.policy}, {"role": "user", "content": simulator.opening()}], env.db, "")
     while True:
         if episode.steps >= max_steps:
             episode.stop_reason = "max_steps"
@@ -69,7 +85,7 @@ def run_episode(client: EndpointClient, env: ToolEnv, simulator: UserSimulator, 
             continue
 
         episode.turns += 1
-        reply = simulator.reply(episode.messages, env.hash())
+        reply = simulator.reply(episode.messages, env.db_hash())
         episode.messages.append({"role": "user", "content": reply})
         if STOP in reply:
             at_limit = sum(m["role"] == "user" for m in episode.messages) > simulator.max_turns
