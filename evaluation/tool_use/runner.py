@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from datasets.tool_use.domain import DB
 from datasets.tool_use.env import CallResult
 from evaluation.client import EndpointClient
-from evaluation.tool_use.simulator import STOP, UserSimulator
+from evaluation.tool_use.simulator import UserSimulator
 
 # A reply with more calls than this is answered with errors for the rest: it is not a plan, it is a loop.
 MAX_CALLS_PER_MESSAGE = 8
@@ -87,7 +87,7 @@ def run_episode(client: EndpointClient, env: EpisodeEnv, simulator: UserSimulato
         episode.turns += 1
         reply = simulator.reply(episode.messages, env.db_hash())
         episode.messages.append({"role": "user", "content": reply})
-        if STOP in reply:
+        if any(marker in reply for marker in simulator.stop_markers):
             at_limit = sum(m["role"] == "user" for m in episode.messages) > simulator.max_turns
             episode.stop_reason = "max_turns" if at_limit else "user_stop"
             return episode

@@ -19,6 +19,7 @@ REFUSAL_WORDS = ("cannot", "can't", "can not", "unable", "not able to", "not all
 
 class UserSimulator(Protocol):
     max_turns: int
+    stop_markers: tuple[str, ...]  # a reply holding any of them ends the episode
 
     def opening(self) -> str: ...
 
@@ -65,6 +66,7 @@ class ScriptedUserSimulator:
         self.goal_hash = reference["expected_db_hash"]
         self.scenario = scenario
         self.max_turns = max_turns
+        self.stop_markers = (STOP,)
 
     def opening(self) -> str:
         return self.script["opening"]
@@ -102,6 +104,7 @@ class LLMUserSimulator:
         self.client = client
         self.task_input = task_input
         self.max_turns = max_turns
+        self.stop_markers = (STOP,)
         self.prompt_tokens = 0
         self.completion_tokens = 0
 

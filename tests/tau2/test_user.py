@@ -119,3 +119,20 @@ def test_config_snapshot_is_json_and_holds_no_key():
     assert LLMConfig.from_snapshot(snapshot) == config
     endpoint = config.endpoint(api_key="sk-secret", max_retries=1)
     assert endpoint.api_key == "sk-secret" and endpoint.params == {"temperature": 0.0, "seed": 3} and endpoint.max_retries == 1
+
+
+def test_transfer_marker_ends_the_episode(fault_server):
+    from evaluation.tau2.episode import run_tau2_episode
+    from tests.user_endpoint import IdleAgentPolicy
+
+    user_server = fault_server(lambda n, request: (200, {}, completion("I want a refund." if n == 0 else f"Fine. {TRANSFER}")))
+    agent_server = PolicyServer(IdleAgentPolicy()).start_background()
+    config = LLMConfig(base_url=user_server.base_url, model="fault-model")
+    try:
+        with EndpointClient(config.endpoint()) as user_client, \
+                EndpointClient(LLMConfig(agent_server.base_url, "idle-agent").endpoint()) as agent:
+            episode = run_tau2_episode(agent, "retail", TASK, LLMUserSimulator(user_client, TASK, config))
+    finally:
+        agent_server.stop()
+    assert episode.stop_reason == "user_stop" and episode.turns == 1
+    assert episode.messages[-1] == {"role": "user", "content": f"Fine. {TRANSFER}"}
