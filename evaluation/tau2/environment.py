@@ -220,18 +220,14 @@ def _signature(qualname: str, schema: dict[str, Any], models: dict[str, Model]) 
 class Tau2Environment:
     """One episode's database and the domain's tools. ``call`` never raises for a bad call."""
 
-    def __init__(self, domain: Domain, db: DB, policy: str, schemas: list[dict[str, Any]]):
+    def __init__(self, domain: Domain, db: DB, policy: str):
         self.domain = domain.name
         self.policy = policy
         self._domain = domain
         self._toolkit = domain.toolkit(db)
-        self._schemas = schemas
+        self._schemas = _schemas(domain.name)
         self._types = domain.toolkit.tool_types()
-        self._signatures = {
-            schema["function"]["name"]: _signature(f"{domain.toolkit.__name__}.{schema['function']['name']}", schema,
-                                                   domain.argument_models)
-            for schema in schemas
-        }
+        self._signatures = _signatures(domain.name)
 
     @property
     def db(self) -> DB:
@@ -373,6 +369,14 @@ def _schemas(domain_name: str) -> list[dict[str, Any]]:
     return json.loads((SCHEMA_DIR / f"{domain_name}.json").read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=4)
+def _signatures(domain_name: str) -> dict[str, _ToolSignature]:
+    domain = get_domain(domain_name)
+    return {schema["function"]["name"]: _signature(f"{domain.toolkit.__name__}.{schema['function']['name']}", schema,
+                                                   domain.argument_models)
+            for schema in _schemas(domain_name)}
+
+
 def load_environment(domain: str, db_path: str | Path | None = None,
                      policy_path: str | Path | None = None) -> Tau2Environment:
     """A fresh environment: its own copy of the database (the file is read and validated once per process)."""
@@ -388,4 +392,4 @@ def load_environment(domain: str, db_path: str | Path | None = None,
     finally:
         if collecting:
             gc.enable()
-    return Tau2Environment(spec, db, _read_text(policy_file), _schemas(domain))
+    return Tau2Environment(spec, db, _read_text(policy_file))
