@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from plotly.offline import get_plotlyjs
 
 from leaderboard import boards, charts, exports, jobs
-from leaderboard.access import can_manage, visible_submissions
+from leaderboard.access import can_manage, can_see_references, shown_results, visible_submissions
 from leaderboard.forms import SubmissionForm, submissions_left_today
 from leaderboard.models import Benchmark, Submission
 
@@ -71,20 +71,23 @@ def submission_detail(request, pk: int):
         return render(request, "leaderboard/private.html", status=404)
     scores = boards.submission_scores(submission)
     flt = boards.ResultFilter.from_params(request.GET, submission.scenarios)
-    # Hidden test references never leave the server, neither on the page nor in an export.
-    show_references = not submission.split.labels_hidden or request.user.is_staff
+    # Hidden test references never leave the server, neither on the page nor in an export: not the
+    # reference itself, nor the expected values a verifier wrote into a prediction.
+    show_references = can_see_references(request.user, submission)
     results = boards.results(submission, flt)
     if fmt := exports.requested_format(request.GET):
         if request.GET.get("table") == "scores":
             table = exports.scores_table(f"submission-{submission.id}-scores", [submission], {submission.id: scores})
         else:
-            table = exports.results_table(submission, results.iterator(chunk_size=2000), show_references)
+            shown = shown_results(request.user, submission, results.iterator(chunk_size=2000))
+            table = exports.results_table(submission, shown, show_references)
         return exports.response(table, fmt)
+    page = Paginator(results.defer("instance__input"), RESULTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(shown_results(request.user, submission, page.object_list))
     return render(request, "leaderboard/submission.html", {
         "submission": submission, "metrics": boards.metric_specs(submission.benchmark), "scores": scores,
         "scenario_order": boards.scored_scenarios(submission, scores), "errors": boards.error_groups(submission),
-        "filter": flt, "page": Paginator(results.defer("instance__input"), RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
-        "show_references": show_references,
+        "filter": flt, "page": page, "show_references": show_references,
         "can_manage": can_manage(request.user, submission),
     })
 
@@ -145,10 +148,17 @@ def submit(request):
     return render(request, "leaderboard/submit.html", {"form": form, "left": submissions_left_today(request.user)})
 
 
+SUBMISSION_ACTIONS = ("cancel", "rerun")
+
+
 @require_POST
 @login_required
 def submission_action(request, pk: int, action: str):
-    submission = get_object_or_404(Submission, pk=pk)
+    # A submission the user cannot see answers as a missing one (as in the API): a 403 would confirm
+    # that a private submission exists.
+    submission = _submission_or_404(request, pk)
+    if submission is None or action not in SUBMISSION_ACTIONS:
+        return render(request, "leaderboard/private.html", status=404)
     if not can_manage(request.user, submission):
         return HttpResponse("Only the owner or staff can do that.", status=403)
     if action == "cancel":
