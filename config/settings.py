@@ -203,6 +203,33 @@ LOGGING = {
     "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "openai")},
 }
 
+# --- Security headers and log-in throttling -------------------------------------------------------
+# Every page works under this policy (a browser test loads each kind of page and counts violations):
+# no inline script or style anywhere, plotly.js and Swagger UI served by the site itself. Images allow
+# data: URIs for Swagger UI's icons.
+ACTBOARD_CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "object-src": "'none'",
+    "frame-ancestors": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+AUTHENTICATION_BACKENDS = ["leaderboard.auth.ThrottledModelBackend"]
+# Failed password checks allowed per account and per client address before a lock of the same length
+# as the counting window; counted in the default cache (share it between processes with CACHE_URL).
+ACTBOARD_LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("ACTBOARD_LOGIN_FAILURES_PER_ACCOUNT", "5"))
+ACTBOARD_LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("ACTBOARD_LOGIN_FAILURES_PER_ADDRESS", "20"))
+ACTBOARD_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("ACTBOARD_LOGIN_LOCKOUT_SECONDS", "900"))
+# Reverse proxies in front of the web server that append the client's address to X-Forwarded-For.
+ACTBOARD_TRUSTED_PROXIES = int(os.environ.get("ACTBOARD_TRUSTED_PROXIES", "0"))
+
 if not DEBUG and env_bool("ACTBOARD_SECURE", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True

@@ -1,10 +1,11 @@
-"""Sign-up, the account page (own submissions, daily quota) and API tokens."""
+"""Sign-up, log-in (throttled), the account page (own submissions, daily quota) and API tokens."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -13,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from leaderboard.auth import ThrottledAuthenticationForm
 from leaderboard.forms import SignupForm, TokenForm, submissions_left_today
 from leaderboard.models import ApiToken
 
@@ -22,10 +24,23 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("account")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        login(request, form.save(), backend="django.contrib.auth.backends.ModelBackend")
+        login(request, form.save(), backend="leaderboard.auth.ThrottledModelBackend")
         messages.success(request, "Welcome! Submit an endpoint, or create an API token below.")
         return redirect("account")
     return render(request, "leaderboard/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in page with the throttled form; a refusal by the throttle answers 429 with Retry-After."""
+
+    authentication_form = ThrottledAuthenticationForm
+
+    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.throttled_for:
+            response.status_code = 429
+            response["Retry-After"] = str(form.throttled_for)
+        return response
 
 
 @login_required
