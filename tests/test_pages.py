@@ -71,7 +71,7 @@ def test_every_tab_renders_ranked_rows(client, boards_with_rows, slug):
         assert "[55.0, 65.0]" in html  # the leader's CI
         for badge in ("badge baseline", "badge verified"):
             assert badge in html
-        assert 'src="/plotly.min.js"' in html and "Plotly.newPlot" in html
+        assert 'src="/plotly.min.js"' in html and 'src="/static/js/charts.js"' in html and 'class="plotly-chart"' in html
 
 
 def test_tool_use_board_has_pass_k_curves_and_next_action_does_not(client, boards_with_rows):
