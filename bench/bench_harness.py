@@ -57,9 +57,10 @@ def main() -> None:
     from django.core.management import call_command
 
     from datasets.registry import load_bundled
-    from leaderboard import jobs
+    from leaderboard.submissions import create_submission
+    from worker import lifecycle
     from leaderboard.importing import import_benchmark
-    from leaderboard.models import InstanceResult, ModelEntry
+    from leaderboard.models import InstanceResult, ModelEntry, Submission
 
     call_command("migrate", verbosity=0)
     benchmark = import_benchmark(load_bundled("opera"))
@@ -72,14 +73,14 @@ def main() -> None:
     per_scenario = -(-args.n // 3)
     if per_scenario > test_size:
         sys.exit(f"--n {args.n} needs {per_scenario} instances per scenario; the test split has {test_size}")
-    submission = jobs.create_submission(model=model, benchmark=benchmark, max_instances=per_scenario,
+    submission = create_submission(model=model, benchmark=benchmark, max_instances=per_scenario,
                                         concurrency=args.concurrency, enqueue=False)
-    jobs.claim(submission.id)
-    keys = jobs.pending_work(submission)[: args.n]
+    Submission.objects.claim(submission.id, "bench")
+    keys = submission.pending_work()[: args.n]
     n = len(keys)
 
     started = time.perf_counter()
-    jobs.run_batch(submission.id, keys)
+    lifecycle.run_batch(submission.id, keys)
     wall = time.perf_counter() - started
     endpoint.terminate()
 

@@ -55,7 +55,7 @@ def build(models: int, submissions: int, results: int, seed: int = 0) -> None:
     from django.utils import timezone
 
     from evaluation.registry import get_evaluator_class
-    from leaderboard.jobs import OVERALL
+    from evaluation.base import OVERALL
     from leaderboard.models import Benchmark, InstanceResult, ModelEntry, Scenario, Score, Split, Submission, TaskInstance
 
     rng = random.Random(seed)

@@ -170,7 +170,10 @@ ACTBOARD_ALLOWED_ENDPOINT_HOSTS = env_list("ACTBOARD_ALLOWED_ENDPOINT_HOSTS")
 ACTBOARD_ALLOW_PRIVATE_ENDPOINTS = env_bool("ACTBOARD_ALLOW_PRIVATE_ENDPOINTS", False)
 ACTBOARD_SUBMISSIONS_PER_DAY = int(os.environ.get("ACTBOARD_SUBMISSIONS_PER_DAY", "10"))
 ACTBOARD_BATCH_SIZE = int(os.environ.get("ACTBOARD_BATCH_SIZE", "50"))
-ACTBOARD_HEARTBEAT_TIMEOUT = int(os.environ.get("ACTBOARD_HEARTBEAT_TIMEOUT", "600"))
+# Seconds without a heartbeat (live batches beat every few seconds) before the reaper resumes a running
+# submission, and without a start message reaching a worker before it dispatches a queued one again.
+ACTBOARD_HEARTBEAT_TIMEOUT = int(os.environ.get("ACTBOARD_HEARTBEAT_TIMEOUT", "300"))
+ACTBOARD_REDISPATCH_AFTER = int(os.environ.get("ACTBOARD_REDISPATCH_AFTER", "120"))
 ACTBOARD_ENDPOINT_TIMEOUT = float(os.environ.get("ACTBOARD_ENDPOINT_TIMEOUT", "120"))
 ACTBOARD_MAX_CONCURRENCY = int(os.environ.get("ACTBOARD_MAX_CONCURRENCY", "32"))
 
@@ -181,8 +184,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 100,
+    "DEFAULT_PAGINATION_CLASS": "leaderboard.serializers.Pagination",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Actboard API",

@@ -15,6 +15,10 @@ from typing import Any, ClassVar
 from evaluation.client import EndpointClient
 
 
+# The scores of a submission across its scenarios (a macro average), next to the per-scenario ones.
+OVERALL = "overall"
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """One metric of a family's schema (HELM-style: the schema says how to read the number)."""
@@ -106,6 +110,10 @@ class Evaluator(ABC):
     @abstractmethod
     def score(self, scenario: str, rows: list[ResultRow]) -> list[ScoreValue]:
         """Aggregate the results of one scenario (errored rows included) into scores."""
+
+    def calls_per_item(self) -> int:
+        """The most endpoint calls one item can make (sizes the worker's time limits)."""
+        return 1
 
     def snapshot(self) -> dict[str, Any]:
         """The part of a submission's config snapshot that this family contributes (shown to users, so

@@ -43,11 +43,13 @@ def run_items(
     concurrency: int,
     on_outcome: Callable[[WorkItem, Outcome], None],
     should_stop: Callable[[], bool] = lambda: False,
+    poll_seconds: float | None = None,
 ) -> int:
     """Run ``items`` with at most ``concurrency`` in flight; return how many completed.
 
-    ``should_stop`` is polled between completions (cancellation); items already in flight finish and are
-    reported, nothing new starts.
+    ``should_stop`` is polled between completions and, with ``poll_seconds``, at least that often while
+    items are in flight (the caller's heartbeat and cancellation check); once it answers True, items
+    already in flight finish and are reported, nothing new starts.
     """
     done = 0
     pending: dict[Future[Outcome], WorkItem] = {}
@@ -63,7 +65,10 @@ def run_items(
 
         fill()
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, timeout=poll_seconds, return_when=FIRST_COMPLETED)
+            if not finished:
+                should_stop()
+                continue
             completed = [(pending.pop(future), future.result()) for future in finished]
             fill()  # refill before reporting: the endpoint stays busy while outcomes are stored
             for item, outcome in completed:

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from leaderboard import jobs
+from leaderboard.submissions import rerun
 from leaderboard.models import ApiToken, Benchmark, InstanceResult, ModelEntry, Scenario, Score, Split, Submission
 
 
@@ -67,12 +67,12 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-run (resume) the selected submissions")
     def rerun(self, request, queryset):
-        n = sum(jobs.requeue(s) for s in queryset)
+        n = sum(rerun(s) for s in queryset)
         messages.info(request, f"{n} submission(s) queued again.")
 
     @admin.action(description="Cancel the selected submissions")
     def cancel(self, request, queryset):
-        n = sum(jobs.cancel(s) for s in queryset)
+        n = sum(s.cancel() for s in queryset)
         messages.info(request, f"{n} submission(s) cancelled.")
 
     @admin.action(description="Flag")

@@ -1,7 +1,8 @@
 """The JSON API: benchmarks, splits, leaderboards and submissions (documented at /api/schema/ and /api/docs/).
 
 Views are thin: submissions are validated by ``forms.SubmissionForm`` (the same rules as the submit page),
-visibility comes from ``access``, and the job lifecycle from ``jobs``.
+visibility comes from ``access``; submissions are created and re-run through ``submissions`` and run by
+the worker. Published shapes (leaderboard rows, pagination) come from ``serializers``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -18,10 +18,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leaderboard import boards, jobs
+from evaluation.base import OVERALL
+from leaderboard import boards
 from leaderboard.access import can_manage, visible_submissions
 from leaderboard.forms import SubmissionForm, submissions_left_today
 from leaderboard.models import Benchmark, Score, Split, Submission, TaskInstance
+from leaderboard.serializers import LeaderboardRowSerializer, MetricSerializer, Pagination, serializer_from_form
+from leaderboard.submissions import rerun
 
 QUOTA_HEADER = "X-Quota-Remaining"
 QUOTA_PARAMETER = OpenApiParameter(
@@ -86,25 +89,11 @@ class SubmissionSerializer(serializers.ModelSerializer):
                   "is_flagged", "is_hidden", "scores"]
 
 
-class SubmissionCreateSerializer(serializers.Serializer):
-    benchmark = serializers.SlugField()
-    name = serializers.CharField(max_length=200, help_text="Shown on the leaderboard.")
-    organisation = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    base_url = serializers.URLField(max_length=500, help_text="OpenAI-compatible base URL, e.g. https://api.example.com/v1")
-    model_id = serializers.CharField(max_length=200)
-    api_key = serializers.CharField(required=False, allow_blank=True, write_only=True,
-                                    help_text="Encrypted at rest; never returned.")
-    scenarios = serializers.ListField(child=serializers.SlugField(), required=False, help_text="Empty or absent: all.")
-    trials = serializers.IntegerField(min_value=1, max_value=8, required=False)
-    concurrency = serializers.IntegerField(min_value=1, max_value=32, required=False, default=4)
-    max_instances = serializers.IntegerField(min_value=1, required=False)
-    temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
-    top_p = serializers.FloatField(min_value=0, max_value=1, required=False)
-    max_tokens = serializers.IntegerField(min_value=16, max_value=32768, required=False)
-    seed = serializers.IntegerField(required=False)
-    presence_penalty = serializers.FloatField(min_value=-2, max_value=2, required=False)
-    frequency_penalty = serializers.FloatField(min_value=-2, max_value=2, required=False)
-    is_public = serializers.BooleanField(required=False, default=True)
+# The request schema of a new submission, derived from the form that validates it.
+SubmissionCreateSerializer = serializer_from_form(SubmissionForm, "SubmissionCreateSerializer", {
+    "scenarios": serializers.ListField(child=serializers.SlugField(), required=False, help_text="Empty or absent: all."),
+    "is_public": serializers.BooleanField(required=False, default=True, help_text="Show on the public leaderboard (default true)."),
+})
 
 
 class SubmissionUpdateSerializer(serializers.Serializer):
@@ -128,43 +117,14 @@ class MeSerializer(serializers.Serializer):
     quota_remaining = serializers.IntegerField()
 
 
-class MetricSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    label = serializers.CharField()
-    higher_is_better = serializers.BooleanField()
-    headline = serializers.BooleanField()
-    unit = serializers.CharField()
-
-
-class ScoreCellSerializer(serializers.Serializer):
-    value = serializers.FloatField()
-    ci_low = serializers.FloatField(allow_null=True)
-    ci_high = serializers.FloatField(allow_null=True)
-    n = serializers.IntegerField()
-
-
-class LeaderboardRowSerializer(serializers.Serializer):
-    rank = serializers.IntegerField()
-    submission = serializers.IntegerField()
-    model = serializers.CharField()
-    organisation = serializers.CharField()
-    baseline = serializers.BooleanField()
-    verified = serializers.BooleanField()
-    flagged = serializers.BooleanField()
-    scores = serializers.DictField(child=ScoreCellSerializer(), help_text="By metric name.")
-    prompt_tokens = serializers.IntegerField()
-    completion_tokens = serializers.IntegerField()
-    latency_mean_ms = serializers.FloatField(allow_null=True)
-    latency_p95_ms = serializers.FloatField(allow_null=True)
-    finished_at = serializers.DateTimeField()
-
-
 class LeaderboardSerializer(serializers.Serializer):
     benchmark = serializers.CharField()
     scenario = serializers.CharField()
     count = serializers.IntegerField(help_text="Ranked rows on this tab in all.")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
     metrics = MetricSerializer(many=True)
     rows = LeaderboardRowSerializer(many=True)
 
@@ -248,12 +208,10 @@ class SplitInstances(generics.ListAPIView):
 class LeaderboardView(APIView):
     permission_classes = [permissions.AllowAny]
 
-    MAX_LIMIT = 1000
-
     @extend_schema(
         parameters=[
             OpenApiParameter("scenario", str, description="A scenario slug or 'overall' (default)."),
-            OpenApiParameter("limit", int, description=f"Rows per page (default 100, at most {MAX_LIMIT})."),
+            OpenApiParameter("limit", int, description=f"Rows per page (default {Pagination.default_limit}, at most {Pagination.max_limit})."),
             OpenApiParameter("offset", int, description="Rank to start after (default 0)."),
         ],
         responses={200: LeaderboardSerializer, 400: ErrorSerializer},
@@ -261,34 +219,22 @@ class LeaderboardView(APIView):
     def get(self, request: Request, slug: str) -> Response:
         benchmark = get_object_or_404(Benchmark.objects.prefetch_related("scenarios"), slug=slug)
         tabs = dict(boards.tabs(benchmark))
-        scenario = request.query_params.get("scenario", jobs.OVERALL)
+        scenario = request.query_params.get("scenario", OVERALL)
         if scenario not in tabs:
             return error("bad_scenario", f"unknown scenario '{scenario}' (known: {', '.join(tabs)})")
-        try:
-            limit = int(request.query_params.get("limit", 100))
-            offset = int(request.query_params.get("offset", 0))
-            if not (1 <= limit <= self.MAX_LIMIT and offset >= 0):
-                raise ValueError
-        except ValueError:
-            return error("bad_page", f"limit must be an integer from 1 to {self.MAX_LIMIT} and offset a non-negative integer")
-        metrics = boards.metric_specs(benchmark)
+        for name in ("limit", "offset"):
+            value = request.query_params.get(name)
+            if value is not None and not (value.isdigit() and (name == "offset" or int(value) >= 1)):
+                return error("bad_page", f"limit must be an integer from 1 to {Pagination.max_limit} and offset a non-negative integer")
+        paginator = Pagination()
         ranked = boards.ranked(benchmark, scenario)
-        rows = ranked[offset : offset + limit]
+        rows = paginator.paginate_queryset(ranked, request, view=self) or []
         boards.fill_scores(rows, scenario)  # only the page's rows: the cost stays flat in the board's size
         return Response({
-            "benchmark": benchmark.slug, "scenario": scenario, "count": len(ranked), "limit": limit, "offset": offset,
-            "metrics": [{"name": m.name, "label": m.label, "higher_is_better": m.higher_is_better, "headline": m.headline, "unit": m.unit} for m in metrics],
-            "rows": [
-                {
-                    "rank": r.rank, "submission": r.submission.id, "model": r.model.name, "organisation": r.model.organisation,
-                    "baseline": r.submission.is_baseline, "verified": r.submission.is_verified, "flagged": r.submission.is_flagged,
-                    "scores": {name: {"value": s.value, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n} for name, s in r.scores.items()},
-                    "prompt_tokens": r.submission.prompt_tokens, "completion_tokens": r.submission.completion_tokens,
-                    "latency_mean_ms": r.submission.latency_mean_ms, "latency_p95_ms": r.submission.latency_p95_ms,
-                    "finished_at": r.submission.finished_at,
-                }
-                for r in rows
-            ],
+            "benchmark": benchmark.slug, "scenario": scenario, "count": len(ranked), "limit": paginator.limit,
+            "offset": paginator.offset, "next": paginator.get_next_link(), "previous": paginator.get_previous_link(),
+            "metrics": MetricSerializer(boards.metric_specs(benchmark), many=True).data,
+            "rows": LeaderboardRowSerializer(rows, many=True).data,
         })
 
 
@@ -328,17 +274,16 @@ class SubmissionListCreate(generics.ListAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        payload = SubmissionCreateSerializer(data=request.data)
-        if not payload.is_valid():
-            name, messages = next(iter(payload.errors.items()))
-            return with_quota(error("invalid", f"{name}: {messages[0]}", payload.errors), request.user)
-        data = {k: v for k, v in payload.validated_data.items() if v is not None}
-        data["scenarios"] = ",".join(data.get("scenarios") or [])
-        form = SubmissionForm(data, user=request.user)
+        data = request.data.dict() if hasattr(request.data, "dict") else request.data  # a form-encoded body
+        if not isinstance(data, dict):
+            return with_quota(error("invalid", "the body must be a JSON object"), request.user)
+        nested = sorted(k for k, v in data.items() if k != "scenarios" and isinstance(v, (dict, list)))
+        if nested:
+            return with_quota(error("invalid", f"{nested[0]}: must be a single value, not a list or object"), request.user)
+        form = SubmissionForm({"is_public": True, **data}, user=request.user)
         if not form.is_valid():
             return with_quota(form_error(form), request.user)
-        with transaction.atomic():
-            submission = form.save()
+        submission = form.save()
         return with_quota(Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED), request.user)
 
 
@@ -368,7 +313,7 @@ class SubmissionCancel(APIView):
     @extend_schema(request=None, responses={200: SubmissionSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         submission = get_managed_submission(request, pk, "cancel")
-        if not jobs.cancel(submission):
+        if not submission.cancel():
             return error("not_active", f"Submission #{pk} is {submission.status}; only queued or running submissions can be cancelled.",
                          status_code=status.HTTP_409_CONFLICT)
         return Response(SubmissionSerializer(get_visible_submission(request, pk)).data)
@@ -382,8 +327,7 @@ class SubmissionRerun(APIView):
         if submission.is_active:
             return error("active", f"Submission #{pk} is {submission.status}; cancel it before re-running.",
                          status_code=status.HTTP_409_CONFLICT)
-        with transaction.atomic():
-            jobs.requeue(submission)
+        rerun(submission)
         return Response(SubmissionSerializer(get_visible_submission(request, pk)).data)
 
 

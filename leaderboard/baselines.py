@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from evaluation.baselines import BASELINES
 from evaluation.baselines import smollm
-from leaderboard import jobs
 from leaderboard.models import Benchmark, ModelEntry, Submission
+from leaderboard.submissions import create_submission, rerun
 
 
 def register(base_url: str, name: str, description: str) -> ModelEntry:
@@ -46,9 +46,9 @@ def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm
     for entry, benchmark, options in planned:
         latest = Submission.objects.filter(model=entry, benchmark=benchmark).order_by("-created_at").first()
         if latest is None:
-            latest = jobs.create_submission(model=entry, benchmark=benchmark, concurrency=options.pop("concurrency", concurrency), **options)
+            latest = create_submission(model=entry, benchmark=benchmark, concurrency=options.pop("concurrency", concurrency), **options)
         elif latest.status in (Submission.Status.FAILED, Submission.Status.CANCELLED):
-            jobs.requeue(latest)  # resume where an earlier run stopped; its finished results are kept
+            rerun(latest)  # resume where an earlier run stopped; its finished results are kept
             latest.refresh_from_db()
         submissions.append(latest)
     return submissions

@@ -18,9 +18,8 @@ from django.core.cache import cache
 from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 
-from evaluation.base import MetricSpec
+from evaluation.base import OVERALL, MetricSpec
 from evaluation.registry import get_evaluator_class
-from leaderboard.jobs import OVERALL
 from leaderboard.models import Benchmark, InstanceResult, Score, Submission
 
 PASS_K = re.compile(r"^pass_(\d+)$")

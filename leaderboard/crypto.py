@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from functools import lru_cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -30,3 +31,24 @@ def decrypt(token: str) -> str:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         raise ValueError("the stored API key cannot be decrypted with the configured keys") from None
+
+
+SECRET_KEYS = frozenset({"api_key"})
+
+
+def seal(value: Any) -> Any:
+    """Encrypt every ``api_key`` in a config (e.g. an LLM user simulator's endpoint) before it is stored."""
+    if isinstance(value, dict):
+        return {(f"{k}_encrypted" if k in SECRET_KEYS else k): (encrypt(v) if k in SECRET_KEYS else seal(v)) for k, v in value.items()}
+    return value
+
+
+def unseal(value: Any) -> Any:
+    """Inverse of ``seal``: the config with its secrets decrypted, for the worker only."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            name = k.removesuffix("_encrypted")
+            out[name if name in SECRET_KEYS else k] = decrypt(v) if name in SECRET_KEYS else unseal(v)
+        return out
+    return value

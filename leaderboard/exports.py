@@ -18,6 +18,7 @@ from django.http import StreamingHttpResponse
 from evaluation.base import MetricSpec
 from leaderboard.boards import BoardRow, Cell, PairRecord
 from leaderboard.models import InstanceResult, Submission
+from leaderboard.serializers import LeaderboardRowSerializer, flatten_row
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 # A spreadsheet runs a cell that starts with one of these as a formula; model names are user text.
@@ -72,30 +73,11 @@ def response(table: Table, fmt: str) -> StreamingHttpResponse:
     return resp
 
 
-def _cell_columns(metrics: Sequence[MetricSpec]) -> list[str]:
-    return [f"{m.name}{suffix}" for m in metrics for suffix in ("", "_ci_low", "_ci_high")]
-
-
-def _cell_values(cells: dict[str, Cell], metrics: Sequence[MetricSpec]) -> list[Any]:
-    out: list[Any] = []
-    for m in metrics:
-        c = cells.get(m.name)
-        out += [c.value, c.ci_low, c.ci_high] if c else [None, None, None]
-    return out
-
-
 def leaderboard_table(slug: str, scenario: str, rows: list[BoardRow], metrics: Sequence[MetricSpec]) -> Table:
-    columns = ["rank", "submission", "model", "organisation", "baseline", "verified", "flagged", "partial",
-               "near_leader", *_cell_columns(metrics), "prompt_tokens", "completion_tokens", "latency_mean_ms",
-               "latency_p95_ms", "estimated_cost_usd", "finished_at"]
-    body = (
-        [r.rank, r.submission.id, r.model.name, r.model.organisation, r.submission.is_baseline, r.submission.is_verified,
-         r.submission.is_flagged, r.submission.max_instances is not None, r.near_leader, *_cell_values(r.scores, metrics),
-         r.submission.prompt_tokens, r.submission.completion_tokens, r.submission.latency_mean_ms,
-         r.submission.latency_p95_ms, r.cost_usd, r.submission.finished_at]
-        for r in rows
-    )
-    return Table(f"{slug}-{scenario}-leaderboard", columns, body)
+    """The rows as the API serves them, scores spread into a value and interval columns per metric."""
+    flat = [flatten_row(row, metrics) for row in LeaderboardRowSerializer(rows, many=True).data]
+    columns = list(flat[0]) if flat else list(flatten_row({**dict.fromkeys(LeaderboardRowSerializer().fields), "scores": {}}, metrics))
+    return Table(f"{slug}-{scenario}-leaderboard", columns, ([r[c] for c in columns] for r in flat))
 
 
 def scores_table(name: str, submissions: list[Submission], scores: dict[int, dict[str, dict[str, Cell]]]) -> Table:

@@ -1,4 +1,9 @@
-"""Forms of the submit and account pages; the API validates submissions through the same form."""
+"""Forms of the submit and account pages.
+
+``SubmissionForm`` is the one validator of a new submission: the submit page renders it and the API
+(``api.SubmissionListCreate``) validates its JSON body with it; the API's request schema is derived from
+its fields (``api.SubmissionCreateSerializer``), so the two cannot drift.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,23 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.db import transaction
 from django.contrib.auth.forms import UserCreationForm
 from django.urls import reverse
 from django.utils import timezone
 
-from leaderboard import jobs
 from leaderboard.access import visible_submissions
 from leaderboard.endpoints import EndpointRejected, check_url, probe
+from evaluation.errors import CodedError
 from leaderboard.models import ApiToken, Benchmark, ModelEntry, Submission
+from leaderboard.submissions import config_hash, config_snapshot, create_submission
 
 # Failures caused by the service, not by the submitter: they do not use up the daily quota.
 SERVICE_ERRORS = ("scoring_failed", "heartbeat_lost", "internal")
 GENERATION_PARAMS = ("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty")
+# Bounds that keep every number inside the database's columns and the endpoints' accepted ranges.
+MAX_INSTANCES = 1_000_000
+MAX_SEED = 2**31 - 1
 
 
 def submissions_left_today(user) -> int:
@@ -25,6 +35,18 @@ def submissions_left_today(user) -> int:
     start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     used = Submission.objects.filter(owner=user, created_at__gte=start).exclude(error_code__in=SERVICE_ERRORS).count()
     return max(0, settings.ACTBOARD_SUBMISSIONS_PER_DAY - used)
+
+
+class ScenarioListField(forms.Field):
+    """Scenario slugs: a comma-separated string (the page) or a list of strings (the API)."""
+
+    def to_python(self, value: Any) -> list[str]:
+        if value in (None, ""):
+            return []
+        items = value if isinstance(value, list) else str(value).split(",") if isinstance(value, str) else None
+        if items is None or not all(isinstance(item, str) for item in items):
+            raise forms.ValidationError("Give scenario slugs as a list of strings or a comma-separated string.", code="invalid")
+        return [item.strip() for item in items if item.strip()]
 
 
 class SubmissionForm(forms.Form):
@@ -36,15 +58,15 @@ class SubmissionForm(forms.Form):
     model_id = forms.CharField(label="Model id", max_length=200, help_text="As the endpoint's /models lists it.")
     api_key = forms.CharField(label="API key", required=False, widget=forms.PasswordInput(render_value=False),
                               help_text="Optional. Encrypted at rest and never shown again.")
-    scenarios = forms.CharField(required=False, help_text="Comma-separated scenario slugs; empty for all.")
+    scenarios = ScenarioListField(required=False, help_text="Comma-separated scenario slugs; empty for all.")
     trials = forms.IntegerField(min_value=1, max_value=8, required=False, help_text="Default: the benchmark's.")
-    concurrency = forms.IntegerField(min_value=1, max_value=32, initial=4)
-    max_instances = forms.IntegerField(min_value=1, required=False, label="Max instances per scenario",
+    concurrency = forms.IntegerField(min_value=1, max_value=32, initial=4, required=False, help_text="Requests in flight (default 4).")
+    max_instances = forms.IntegerField(min_value=1, max_value=MAX_INSTANCES, required=False, label="Max instances per scenario",
                                        help_text="Optional: a partial run on the first N instances.")
     temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0, required=False)
     top_p = forms.FloatField(min_value=0, max_value=1, required=False)
     max_tokens = forms.IntegerField(min_value=16, max_value=32768, initial=512, required=False)
-    seed = forms.IntegerField(required=False, help_text="Sent to endpoints that support sampling seeds.")
+    seed = forms.IntegerField(min_value=0, max_value=MAX_SEED, required=False, help_text="Sent to endpoints that support sampling seeds.")
     presence_penalty = forms.FloatField(min_value=-2, max_value=2, required=False)
     frequency_penalty = forms.FloatField(min_value=-2, max_value=2, required=False)
     is_public = forms.BooleanField(required=False, initial=True, label="Show on the public leaderboard")
@@ -58,8 +80,8 @@ class SubmissionForm(forms.Form):
     def quota_left(self) -> int | None:
         return submissions_left_today(self.user) if self.user is not None else None
 
-    def clean_scenarios(self) -> list[str]:
-        return [s.strip() for s in self.cleaned_data["scenarios"].split(",") if s.strip()]
+    def clean_concurrency(self) -> int:
+        return self.cleaned_data.get("concurrency") or 4
 
     def generation_params(self) -> dict[str, Any]:
         d = self.cleaned_data
@@ -88,13 +110,13 @@ class SubmissionForm(forms.Form):
             return data
         candidate = ModelEntry(base_url=data["base_url"], model_id=data["model_id"], generation_params=self.generation_params())
         try:
-            self.config = jobs.config_snapshot(
+            self.config = config_snapshot(
                 candidate, benchmark, split, scenarios=data["scenarios"], trials=data.get("trials"), max_instances=data.get("max_instances")
             )
-        except jobs.SubmissionError as err:
+        except CodedError as err:
             self.add_error("scenarios", forms.ValidationError(err.message, code=err.code))
             return data
-        self._refuse_duplicate(jobs.config_hash(self.config, data["base_url"]))
+        self._refuse_duplicate(config_hash(self.config, data["base_url"]))
         try:
             probe(data["base_url"], data["model_id"], data.get("api_key") or "")
         except EndpointRejected as err:
@@ -127,6 +149,7 @@ class SubmissionForm(forms.Form):
         key = self.cleaned_data.get("api_key")
         return message.replace(key, "***") if key else message
 
+    @transaction.atomic
     def save(self) -> Submission:
         d = self.cleaned_data
         params = self.generation_params()
@@ -141,7 +164,7 @@ class SubmissionForm(forms.Form):
             model.api_key = d["api_key"]
         model.organisation = d["organisation"]
         model.save()
-        return jobs.create_submission(
+        return create_submission(
             model=model, benchmark=d["benchmark"], scenarios=d["scenarios"], trials=d.get("trials"),
             concurrency=d["concurrency"], max_instances=d.get("max_instances"), owner=self.user, is_public=d["is_public"],
         )

@@ -122,12 +122,67 @@ class ModelEntry(models.Model):
 
 
 class SubmissionQuerySet(models.QuerySet):
+    """State transitions of a submission, each one conditional UPDATE: of two racing callers only one wins.
+
+    ``queued → running → finished | failed``, ``queued | running → cancelled``; a stopped submission is
+    queued again by ``Submission.requeue``; a running one whose workers died by ``resume_stale``.
+    """
+
     def moderate(self, **changes) -> int:
         """Update flags (public, verified, flagged, hidden) and refresh the leaderboards they show on."""
         benchmark_ids = list(self.values_list("benchmark_id", flat=True).distinct())
         updated = self.update(**changes)
         Benchmark.touch_boards(benchmark_ids)
         return updated
+
+    def claim(self, pk: int, worker: str) -> bool:
+        """queued → running. Only one caller can win; False means someone else has it (or it was stopped)."""
+        now = timezone.now()
+        return bool(self.filter(pk=pk, status=Submission.Status.QUEUED).update(
+            status=Submission.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200],
+            error_code="", error_message="", scoring_started_at=None, finished_at=None,
+        ))
+
+    def heartbeat(self, pk: int) -> bool:
+        """Record that a worker is alive on a running submission; False once it is no longer running."""
+        return bool(self.filter(pk=pk, status=Submission.Status.RUNNING).update(heartbeat_at=timezone.now()))
+
+    def fail(self, pk: int, code: str, message: str, *, only_if_running: bool = True) -> bool:
+        qs = self.filter(pk=pk)
+        if only_if_running:
+            qs = qs.filter(status=Submission.Status.RUNNING)
+        return bool(qs.update(status=Submission.Status.FAILED, error_code=code[:40], error_message=message[:2000],
+                              finished_at=timezone.now()))
+
+    def claim_scoring(self, pk: int) -> bool:
+        """The one caller that may score a running submission whose work is all done."""
+        return bool(self.filter(pk=pk, status=Submission.Status.RUNNING, scoring_started_at__isnull=True).update(
+            scoring_started_at=timezone.now()))
+
+    def finish(self, pk: int, code: str = "", note: str = "") -> bool:
+        return bool(self.filter(pk=pk, status=Submission.Status.RUNNING).update(
+            status=Submission.Status.FINISHED, finished_at=timezone.now(), error_code=code[:40], error_message=note[:2000]))
+
+    def mark_dispatched(self, pk: int) -> None:
+        self.filter(pk=pk, status=Submission.Status.QUEUED).update(dispatched_at=timezone.now(), error_code="", error_message="")
+
+    def mark_dispatch_failed(self, pk: int, reason: str) -> None:
+        self.filter(pk=pk, status=Submission.Status.QUEUED).update(
+            dispatched_at=None, error_code="queue_unreachable",
+            error_message=f"Waiting for the job queue ({reason[:300]}); the submission will be dispatched automatically.")
+
+    def undispatched(self, older_than: timedelta) -> "SubmissionQuerySet":
+        """Queued submissions that never reached the broker, or whose message was lost with it."""
+        cutoff = timezone.now() - older_than
+        return self.filter(status=Submission.Status.QUEUED, created_at__lt=cutoff).filter(
+            models.Q(dispatched_at__isnull=True) | models.Q(dispatched_at__lt=cutoff))
+
+    def resume_stale(self, pk: int, cutoff) -> bool:
+        """running → queued for a submission no worker has touched since ``cutoff`` (its workers died)."""
+        return bool(self.filter(pk=pk, status=Submission.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=Submission.Status.QUEUED, dispatched_at=None, auto_resumes=models.F("auto_resumes") + 1,
+            scoring_started_at=None, error_code="resumed",
+            error_message="The worker running it stopped; resumed automatically, finished results kept."))
 
 
 class Submission(models.Model):
@@ -163,6 +218,9 @@ class Submission(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the start task last reached the broker; empty while a failed enqueue waits to be retried.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    auto_resumes = models.PositiveSmallIntegerField(default=0, help_text="Times the reaper resumed it after its workers died.")
     scoring_started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -201,6 +259,45 @@ class Submission(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    # -- planning: the work of a submission is (instance, scenario, trial) keys --------------------------
+
+    def instance_ids(self, scenario: str) -> list[int]:
+        ids = TaskInstance.objects.filter(split_id=self.split_id, scenario__in=("", scenario)).order_by("id").values_list("id", flat=True)
+        return list(ids[: self.max_instances] if self.max_instances else ids)
+
+    def work_keys(self) -> list[tuple[int, str, int]]:
+        return [(i, scenario, trial) for scenario in self.scenarios for i in self.instance_ids(scenario) for trial in range(self.trials)]
+
+    def count_work(self) -> int:
+        return sum(len(self.instance_ids(s)) for s in self.scenarios) * self.trials
+
+    def pending_work(self) -> list[tuple[int, str, int]]:
+        done = set(self.results.values_list("instance_id", "scenario", "trial"))
+        return [key for key in self.work_keys() if key not in done]
+
+    # -- user actions -------------------------------------------------------------------------------------
+
+    def cancel(self) -> bool:
+        return bool(Submission.objects.filter(pk=self.pk, status__in=self.ACTIVE).update(
+            status=self.Status.CANCELLED, finished_at=timezone.now(), error_code="cancelled", error_message="Cancelled by the user."))
+
+    def requeue(self) -> bool:
+        """failed | cancelled | finished → queued, keeping finished results (the caller dispatches it).
+
+        Instances that ended in an endpoint error run again (an outage is not a verdict on the model).
+        Never an active submission: its batches are still out, a second dispatch would race them.
+        """
+        updated = Submission.objects.filter(pk=self.pk).exclude(status__in=self.ACTIVE).update(
+            status=self.Status.QUEUED, error_code="", error_message="", finished_at=None, scoring_started_at=None,
+            dispatched_at=None, auto_resumes=0)
+        if not updated:
+            return False
+        self.results.exclude(error_code="").delete()
+        Submission.objects.filter(pk=self.pk).update(progress_done=self.results.count(), error_count=0)
+        Benchmark.touch_boards([self.benchmark_id])  # a finished run leaves the board until it finishes again
+        self.refresh_from_db()
+        return True
 
     @property
     def estimated_cost_usd(self) -> float | None:

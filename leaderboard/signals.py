@@ -1,7 +1,7 @@
 """Saved or deleted submissions and models may change a leaderboard: bump its version (cache key).
 
 Bulk ``.update()`` calls do not send these signals; they go through ``SubmissionQuerySet.moderate`` or
-call ``Benchmark.touch_boards`` themselves (see ``leaderboard.jobs``).
+call ``Benchmark.touch_boards`` themselves (see ``worker.scoring``).
 """
 
 from django.db.models.signals import post_delete, post_save

@@ -14,10 +14,12 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 from plotly.offline import get_plotlyjs
 
-from leaderboard import boards, charts, exports, jobs
+from evaluation.base import OVERALL
+from leaderboard import boards, charts, exports
 from leaderboard.access import can_manage, can_see_references, shown_results, visible_submissions
 from leaderboard.forms import SubmissionForm, submissions_left_today
 from leaderboard.models import Benchmark, Submission
+from leaderboard.submissions import rerun
 
 BOARD_PAGE_SIZE = 100
 RESULTS_PAGE_SIZE = 20
@@ -34,9 +36,9 @@ def home(request):
 def leaderboard(request, slug: str):
     benchmark = get_object_or_404(Benchmark.objects.prefetch_related("scenarios"), slug=slug)
     tabs = boards.tabs(benchmark)
-    scenario = request.GET.get("scenario", jobs.OVERALL)
+    scenario = request.GET.get("scenario", OVERALL)
     if scenario not in dict(tabs):
-        scenario = jobs.OVERALL
+        scenario = OVERALL
     metrics = boards.metric_specs(benchmark)
     headline = boards.headline_spec(benchmark)
     columns = boards.columns(metrics)
@@ -162,14 +164,13 @@ def submission_action(request, pk: int, action: str):
     if not can_manage(request.user, submission):
         return HttpResponse("Only the owner or staff can do that.", status=403)
     if action == "cancel":
-        if not jobs.cancel(submission):
+        if not submission.cancel():
             messages.error(request, f"Submission #{pk} is {submission.status}; only queued or running submissions can be cancelled.")
     elif action == "rerun":
-        with transaction.atomic():
-            if jobs.requeue(submission):
-                messages.success(request, f"Submission #{pk} is queued again; finished results are kept.")
-            else:
-                messages.error(request, f"Submission #{pk} is {submission.status}; cancel it before running it again.")
+        if rerun(submission):
+            messages.success(request, f"Submission #{pk} is queued again; finished results are kept.")
+        else:
+            messages.error(request, f"Submission #{pk} is {submission.status}; cancel it before running it again.")
     return redirect("submission", pk=pk)
 
 

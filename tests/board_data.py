@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from evaluation.base import Evaluator, MetricSpec
-from leaderboard.jobs import OVERALL
+from evaluation.base import OVERALL
 from leaderboard.models import Benchmark, InstanceResult, ModelEntry, Scenario, Score, Split, Submission, TaskInstance
 
 
@@ -164,5 +164,5 @@ def add_submission(
                     error_code="timeout" if error else "", error_message=f"Endpoint timed out after 120 s (instance {i})" if error else "",
                 ))
         InstanceResult.objects.bulk_create(rows)
-    Benchmark.touch_boards([benchmark.id])  # as jobs.finalize does once the scores are in
+    Benchmark.touch_boards([benchmark.id])  # as worker.scoring.finalize does once the scores are in
     return submission

@@ -58,3 +58,13 @@ def adder_endpoint():
     server = PolicyServer(AddingPolicy()).start_background()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def dispatched(monkeypatch) -> list[int]:
+    """Record the submissions handed to the broker instead of sending start messages (unit tests)."""
+    from config.celery_app import app
+
+    sent: list[int] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, **kw: sent.append(args[0]))
+    return sent

@@ -19,7 +19,7 @@ SECRET_KEY = "sk-live-DO-NOT-SHOW-4242"
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch) -> list[int]:
     calls: list[int] = []
-    monkeypatch.setattr("worker.tasks.start_submission.delay_on_commit", calls.append)
+    monkeypatch.setattr("leaderboard.submissions.dispatch_on_commit", calls.append)
     return calls
 
 
@@ -116,12 +116,12 @@ def test_api_key_appears_in_no_response_page_or_log(client, alice, toy_benchmark
 @pytest.mark.parametrize(
     "change, status, code, field, message",
     [
-        ({"base_url": None}, 400, "invalid", "base_url", "base_url: This field is required."),
+        ({"base_url": None}, 400, "required", "base_url", "base_url: This field is required."),
         ({"benchmark": "nope"}, 400, "invalid_choice", "benchmark", "benchmark: Select a valid choice."),
         ({"scenarios": ["loud"]}, 400, "bad_scenario", "scenarios", "scenarios: unknown scenario(s) loud for toy (known: plain, shouted)"),
         ({"base_url": "http://127.0.0.1:9/v1"}, 400, "endpoint_unreachable", "base_url", "base_url: cannot connect to http://127.0.0.1:9/v1"),
         ({"model_id": "gpt-x"}, 400, "model_not_listed", "model_id", "model_id: the endpoint does not list model 'gpt-x'"),
-        ({"temperature": 5}, 400, "invalid", "temperature", "temperature: Ensure this value is less than or equal to 2."),
+        ({"temperature": 5}, 400, "max_value", "temperature", "temperature: Ensure this value is less than or equal to 2."),
     ],
 )
 def test_specific_validation_messages(client, alice, toy_benchmark, adder_endpoint, change, status, code, field, message):

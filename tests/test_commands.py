@@ -67,15 +67,16 @@ def test_opera_stats_names_a_missing_folder(db, tmp_path):
 
 
 def test_baselines_are_reused_or_resumed_not_duplicated(loaded, monkeypatch):
-    from leaderboard import jobs
     from leaderboard.baselines import submit_baselines
+    from worker import lifecycle
 
-    monkeypatch.setattr("worker.tasks.start_submission.delay_on_commit", lambda *args: None)
+    monkeypatch.setattr("leaderboard.submissions.dispatch_on_commit", lambda *args: None)
     first = submit_baselines("http://127.0.0.1:8100/v1")
     assert len(first) == 4 and all(s.status == "queued" for s in first)
     stopped = first[0]
-    jobs.claim(stopped.id)
-    assert jobs.reap_stuck(timeout_seconds=0) == [stopped.id]  # cut off by a stop
+    Submission.objects.claim(stopped.id, "test")
+    monkeypatch.setattr(lifecycle, "dispatch", lambda pk: True)
+    assert lifecycle.reap(heartbeat_timeout=0).resumed == [stopped.id]  # cut off by a stop, resumed by the reaper
     again = submit_baselines("http://127.0.0.1:8100/v1")
     assert [s.id for s in again] == [s.id for s in first]
     assert Submission.objects.get(id=stopped.id).status == "queued"  # resumed, not replaced

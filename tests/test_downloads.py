@@ -12,7 +12,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from datasets.base import BenchmarkData, InstanceRecord, ScenarioInfo, SplitData
-from leaderboard import jobs
+from leaderboard.submissions import create_submission
+from worker import lifecycle
+from worker.scoring import finalize
 from leaderboard.importing import import_benchmark
 from leaderboard.models import ModelEntry, Split
 
@@ -128,12 +130,10 @@ def test_no_hidden_reference_leaves_the_server(client, django_user_model, canary
     owner of a finished submission on the hidden split; no response may contain a hidden reference."""
     owner = django_user_model.objects.create_user("owner", password="pw-owner-123")
     model = ModelEntry.objects.create(name="adder", base_url=adder_endpoint.base_url, model_id="adder", owner=owner)
-    public = jobs.create_submission(model=model, benchmark=canary_benchmark, enqueue=False, owner=owner)
-    private = jobs.create_submission(model=model, benchmark=canary_benchmark, enqueue=False, owner=owner, is_public=False, trials=2)
+    public = create_submission(model=model, benchmark=canary_benchmark, enqueue=False, owner=owner)
+    private = create_submission(model=model, benchmark=canary_benchmark, enqueue=False, owner=owner, is_public=False, trials=2)
     for submission in (public, private):
-        jobs.claim(submission.id)
-        jobs.run_batch(submission.id, jobs.pending_work(submission))
-        jobs.finalize(submission.id)
+        lifecycle.run_submission(submission.id, lifecycle.run_inline())
     assert all(s.status == "finished" for s in type(public).objects.filter(id__in=[public.id, private.id]))
     values = {"slug": ["toy"], "split": ["train", "test"], "pk": [public.id, private.id], "action": ["cancel"]}
 

@@ -246,7 +246,7 @@ def test_submission_page_query_count_does_not_grow_with_results(client, next_act
 
 @pytest.mark.django_db
 def test_a_real_run_shows_up_on_every_page(client, toy_benchmark, adder_endpoint):
-    from tests.test_jobs import make_submission, run_all
+    from tests.test_lifecycle import make_submission, run_all
 
     first = run_all(make_submission(toy_benchmark, adder_endpoint.base_url))
     second = run_all(make_submission(toy_benchmark, adder_endpoint.base_url, model_id="adder"))

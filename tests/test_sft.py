@@ -9,7 +9,8 @@ from datasets.registry import load_bundled
 from evaluation.baselines.server import PolicyServer
 from evaluation.baselines.tool_use import NaiveAgentPolicy
 from evaluation.tool_use.export import validate_line
-from leaderboard import jobs
+from leaderboard.submissions import create_submission
+from worker import lifecycle
 from leaderboard.importing import import_benchmark
 from leaderboard.models import InstanceResult, ModelEntry
 
@@ -20,10 +21,8 @@ def evaluated(db):
     server = PolicyServer(NaiveAgentPolicy()).start_background()
     try:
         model = ModelEntry.objects.create(name="naive", base_url=server.base_url, model_id="t2t-naive-agent")
-        submission = jobs.create_submission(model=model, benchmark=benchmark, max_instances=4, trials=1, enqueue=False)
-        jobs.claim(submission.id)
-        jobs.run_batch(submission.id, jobs.pending_work(submission))
-        jobs.finalize(submission.id)
+        submission = create_submission(model=model, benchmark=benchmark, max_instances=4, trials=1, enqueue=False)
+        lifecycle.run_submission(submission.id, lifecycle.run_inline())
     finally:
         server.stop()
     return submission

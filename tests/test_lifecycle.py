@@ -1,4 +1,4 @@
-"""Submission lifecycle: claim, run, persist idempotently, resume, cancel, fail clearly, score."""
+"""Submission lifecycle: claim, run, persist idempotently, resume, cancel, fail clearly, score, reap."""
 
 from __future__ import annotations
 
@@ -7,20 +7,23 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from leaderboard import jobs
+from evaluation.errors import CodedError
 from leaderboard.models import InstanceResult, ModelEntry, Score, Submission
+from leaderboard.submissions import create_submission, rerun
+from worker import lifecycle
+from worker.scoring import evaluator_for, finalize
 from tests.fault_server import completion
 
 
 def make_submission(benchmark, base_url: str, model_id: str = "adder", **kwargs) -> Submission:
     model = ModelEntry.objects.create(name=f"model {model_id}", base_url=base_url, model_id=model_id)
-    return jobs.create_submission(model=model, benchmark=benchmark, enqueue=False, **kwargs)
+    return create_submission(model=model, benchmark=benchmark, enqueue=False, **kwargs)
 
 
 def run_all(submission: Submission) -> Submission:
-    assert jobs.claim(submission.id)
-    jobs.run_batch(submission.id, jobs.pending_work(submission))
-    jobs.finalize(submission.id)
+    assert Submission.objects.claim(submission.id, "test")
+    lifecycle.run_batch(submission.id, submission.pending_work())
+    finalize(submission.id)
     submission.refresh_from_db()
     return submission
 
@@ -44,19 +47,19 @@ def test_full_run_scores_and_snapshot(toy_benchmark, adder_endpoint):
 @pytest.mark.django_db
 def test_claim_is_exclusive(toy_benchmark, adder_endpoint):
     submission = make_submission(toy_benchmark, adder_endpoint.base_url)
-    assert jobs.claim(submission.id) is True
-    assert jobs.claim(submission.id) is False
+    assert Submission.objects.claim(submission.id, "a") is True
+    assert Submission.objects.claim(submission.id, "b") is False
 
 
 @pytest.mark.django_db
 def test_rerunning_a_batch_duplicates_nothing(toy_benchmark, adder_endpoint):
     submission = make_submission(toy_benchmark, adder_endpoint.base_url, scenarios=["plain"])
-    jobs.claim(submission.id)
-    keys = jobs.pending_work(submission)
-    assert jobs.run_batch(submission.id, keys[:6]) == 6
-    assert jobs.run_batch(submission.id, keys[:6]) == 0  # a redelivered batch
-    assert jobs.pending_work(submission) == keys[6:]
-    jobs.run_batch(submission.id, keys)
+    Submission.objects.claim(submission.id, "test")
+    keys = submission.pending_work()
+    assert lifecycle.run_batch(submission.id, keys[:6]) == 6
+    assert lifecycle.run_batch(submission.id, keys[:6]) == 0  # a redelivered batch
+    assert submission.pending_work() == keys[6:]
+    lifecycle.run_batch(submission.id, keys)
     submission.refresh_from_db()
     assert submission.progress_done == len(keys) == InstanceResult.objects.filter(submission=submission).count()
 
@@ -91,7 +94,7 @@ def test_some_endpoint_errors_count_as_wrong_and_are_explained(toy_benchmark, fa
 
 @pytest.mark.django_db
 def test_every_instance_failing_fails_the_submission(toy_benchmark, fault_server, monkeypatch):
-    monkeypatch.setattr(jobs, "MAX_CONSECUTIVE_ENDPOINT_ERRORS", 1000)
+    monkeypatch.setattr(lifecycle, "MAX_CONSECUTIVE_ENDPOINT_ERRORS", 1000)
     server = fault_server(lambda n, r: (200, {}, b"<html>not an API</html>"))
     submission = run_all(make_submission(toy_benchmark, server.base_url, model_id="fault-model", scenarios=["plain"]))
     assert submission.status == Submission.Status.FAILED
@@ -101,7 +104,7 @@ def test_every_instance_failing_fails_the_submission(toy_benchmark, fault_server
 
 @pytest.mark.django_db
 def test_dead_endpoint_stops_the_batch_and_resume_finishes(toy_benchmark, fault_server, monkeypatch):
-    monkeypatch.setattr(jobs, "MAX_CONSECUTIVE_ENDPOINT_ERRORS", 3)
+    monkeypatch.setattr(lifecycle, "MAX_CONSECUTIVE_ENDPOINT_ERRORS", 3)
     state = {"down": False}
 
     def respond(n, request):
@@ -128,8 +131,7 @@ def test_dead_endpoint_stops_the_batch_and_resume_finishes(toy_benchmark, fault_
 
     state["down"] = False
     server.respond = lambda n, r: (200, {}, completion("The answer is 0"))
-    monkeypatch.setattr("worker.tasks.start_submission.delay_on_commit", lambda *a: None)
-    assert jobs.requeue(submission)
+    assert submission.requeue()
     submission.refresh_from_db()
     assert (submission.status, submission.progress_done, submission.error_count) == ("queued", 4, 0)
     submission = run_all(submission)
@@ -141,9 +143,9 @@ def test_dead_endpoint_stops_the_batch_and_resume_finishes(toy_benchmark, fault_
 @pytest.mark.django_db
 def test_cancel_stops_new_work(toy_benchmark, adder_endpoint):
     submission = make_submission(toy_benchmark, adder_endpoint.base_url)
-    jobs.claim(submission.id)
-    assert jobs.cancel(submission)
-    assert jobs.run_batch(submission.id, jobs.pending_work(submission)) == 0
+    Submission.objects.claim(submission.id, "test")
+    assert submission.cancel()
+    assert lifecycle.run_batch(submission.id, submission.pending_work()) == 0
     submission.refresh_from_db()
     assert submission.status == Submission.Status.CANCELLED
 
@@ -151,28 +153,81 @@ def test_cancel_stops_new_work(toy_benchmark, adder_endpoint):
 @pytest.mark.django_db
 def test_preflight_reports_unreachable_and_unlisted_model(toy_benchmark, fault_server):
     unreachable = make_submission(toy_benchmark, "http://127.0.0.1:9/v1")
-    with pytest.raises(jobs.SubmissionError) as info:
-        jobs.preflight(unreachable)
+    with pytest.raises(CodedError) as info:
+        lifecycle.preflight(unreachable)
     assert info.value.code == "endpoint_unreachable" and "cannot connect" in info.value.message
 
     server = fault_server(lambda n, r: (200, {}, completion()), models=("something-else",))
     unlisted = make_submission(toy_benchmark, server.base_url, model_id="adder")
-    with pytest.raises(jobs.SubmissionError) as info:
-        jobs.preflight(unlisted)
+    with pytest.raises(CodedError) as info:
+        lifecycle.preflight(unlisted)
     assert info.value.code == "model_not_listed" and "something-else" in info.value.message
 
 
 @pytest.mark.django_db
-def test_reaper_fails_stuck_submissions_only(toy_benchmark, adder_endpoint):
-    stuck = make_submission(toy_benchmark, adder_endpoint.base_url)
+def test_reaper_resumes_stale_submissions_and_keeps_their_results(toy_benchmark, adder_endpoint, dispatched):
+    stale = make_submission(toy_benchmark, adder_endpoint.base_url, scenarios=["plain"])
     alive = make_submission(toy_benchmark, adder_endpoint.base_url)
-    jobs.claim(stuck.id)
-    jobs.claim(alive.id)
-    Submission.objects.filter(id=stuck.id).update(heartbeat_at=timezone.now() - timedelta(hours=2))
-    assert jobs.reap_stuck(600) == [stuck.id]
-    stuck.refresh_from_db()
-    assert stuck.status == Submission.Status.FAILED and stuck.error_code == "heartbeat_lost"
+    for submission in (stale, alive):
+        Submission.objects.claim(submission.id, "test")
+        Submission.objects.mark_dispatched(submission.id)
+    keys = stale.pending_work()
+    lifecycle.run_batch(stale.id, keys[:4])  # then its worker dies
+    Submission.objects.filter(id=stale.id).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+
+    reaped = lifecycle.reap(heartbeat_timeout=600, dispatch_timeout=600)
+    assert (reaped.resumed, reaped.failed) == ([stale.id], [])
+    assert dispatched == [stale.id]
+    stale.refresh_from_db()
+    assert (stale.status, stale.auto_resumes, stale.progress_done) == ("queued", 1, 4)
     assert Submission.objects.get(id=alive.id).status == Submission.Status.RUNNING
+
+    # The re-sent start message takes the same path: only the pending work runs, nothing twice.
+    assert lifecycle.run_submission(stale.id, lifecycle.run_inline()).startswith("dispatched 6 items")
+    stale.refresh_from_db()
+    assert stale.status == Submission.Status.FINISHED
+    assert InstanceResult.objects.filter(submission=stale).count() == stale.progress_total == 10
+
+
+@pytest.mark.django_db
+def test_reaper_gives_up_on_a_submission_whose_workers_keep_dying(toy_benchmark, adder_endpoint, dispatched):
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url)
+    Submission.objects.claim(submission.id, "test")
+    Submission.objects.filter(id=submission.id).update(heartbeat_at=timezone.now() - timedelta(hours=2),
+                                                       auto_resumes=lifecycle.MAX_AUTO_RESUMES)
+    assert lifecycle.reap(heartbeat_timeout=600).failed == [submission.id]
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.FAILED and submission.error_code == "heartbeat_lost"
+    assert "automatic resumes" in submission.error_message and dispatched == []
+
+
+@pytest.mark.django_db
+def test_reaper_dispatches_queued_submissions_the_broker_never_took(toy_benchmark, adder_endpoint, dispatched):
+    lost = make_submission(toy_benchmark, adder_endpoint.base_url)
+    Submission.objects.mark_dispatch_failed(lost.id, "the job queue is unreachable")
+    fresh = make_submission(toy_benchmark, adder_endpoint.base_url, scenarios=["plain"])
+    Submission.objects.filter(id=lost.id).update(created_at=timezone.now() - timedelta(minutes=10))
+    lost.refresh_from_db()
+    assert lost.error_code == "queue_unreachable" and "dispatched automatically" in lost.error_message
+
+    assert lifecycle.reap(dispatch_timeout=120).redispatched == [lost.id]
+    assert dispatched == [lost.id]  # the fresh one is younger than the bound
+    lost.refresh_from_db()
+    assert lost.dispatched_at is not None and lost.error_code == ""
+    assert Submission.objects.get(id=fresh.id).dispatched_at is None
+
+
+@pytest.mark.django_db
+def test_a_hanging_endpoint_trips_the_breaker_after_a_few_timeouts(toy_benchmark, fault_server, monkeypatch, settings):
+    settings.ACTBOARD_ENDPOINT_TIMEOUT = 0.3
+    server = fault_server(lambda n, r: (0, {"sleep": "3"}, b""))  # hangs past the client's timeout
+    submission = make_submission(toy_benchmark, server.base_url, model_id="fault-model", scenarios=["plain"], concurrency=1)
+    submission.model.generation_params = {}
+    monkeypatch.setattr("evaluation.client.time.sleep", lambda s: None)
+    submission = run_all(submission)
+    codes = list(InstanceResult.objects.filter(submission=submission).values_list("error_code", flat=True))
+    assert submission.status == Submission.Status.FAILED and submission.error_code == "endpoint_timeout", codes
+    assert f"{lifecycle.MAX_CONSECUTIVE_TIMEOUTS} endpoint timeouts in a row" in submission.error_message
 
 
 @pytest.mark.django_db
@@ -185,9 +240,9 @@ def test_max_instances_makes_a_partial_run(toy_benchmark, adder_endpoint):
 @pytest.mark.django_db
 def test_an_active_submission_is_not_queued_twice(toy_benchmark, adder_endpoint):
     submission = make_submission(toy_benchmark, adder_endpoint.base_url)
-    assert jobs.requeue(submission) is False  # queued
-    jobs.claim(submission.id)
-    assert jobs.requeue(submission) is False  # running: its batches are out
+    assert submission.requeue() is False  # queued
+    Submission.objects.claim(submission.id, "test")
+    assert submission.requeue() is False  # running: its batches are out
     assert Submission.objects.get(id=submission.id).status == Submission.Status.RUNNING
 
 
@@ -198,4 +253,4 @@ def test_secrets_in_an_evaluator_config_are_stored_encrypted(toy_benchmark, adde
     stored = Submission.objects.values_list("config", flat=True).get(id=submission.id)
     assert "sk-simulator-secret" not in str(stored)
     assert stored["evaluator_config"]["user_endpoint"]["api_key_encrypted"]
-    assert jobs.evaluator_for(Submission.objects.get(id=submission.id)).config == config
+    assert evaluator_for(Submission.objects.get(id=submission.id)).config == config

@@ -1,10 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from evaluation.base import OVERALL
+from evaluation.errors import CodedError
 from evaluation.registry import get_evaluator_class
-from leaderboard import jobs
 from leaderboard.endpoints import EndpointRejected, check_url
 from leaderboard.models import Benchmark, ModelEntry, Submission
+from leaderboard.submissions import create_submission
+from worker.lifecycle import run_inline, run_submission
 
 
 class Command(BaseCommand):
@@ -42,22 +45,15 @@ class Command(BaseCommand):
             model.api_key = o["api_key"]
             model.save(update_fields=["api_key_encrypted"])
         try:
-            submission = jobs.create_submission(
+            submission = create_submission(
                 model=model, benchmark=benchmark, split=split, scenarios=o["scenarios"], trials=o["trials"],
                 concurrency=o["concurrency"], max_instances=o["max_instances"], is_public=not o["private"], enqueue=False,
             )
-        except jobs.SubmissionError as err:
+        except CodedError as err:
             raise CommandError(err.message) from None
-        jobs.claim(submission.id)
-        try:
-            jobs.preflight(submission)
-        except jobs.SubmissionError as err:
-            jobs.fail(submission.id, err.code, err.message)
-            raise CommandError(f"submission #{submission.id} failed: {err.message}") from None
-        pending = jobs.pending_work(submission)
-        with tqdm(total=submission.progress_total, initial=submission.progress_total - len(pending), desc=f"#{submission.id} {model.name}", unit="call") as bar:
-            jobs.run_batch(submission.id, pending, on_progress=lambda: bar.update(1))
-        jobs.finalize(submission.id)
+        # The same path as a Celery worker's, with the batches run here, under a progress bar.
+        with tqdm(total=submission.progress_total, desc=f"#{submission.id} {model.name}", unit="call") as bar:
+            run_submission(submission.id, run_inline(on_progress=lambda: bar.update(1)))
         submission.refresh_from_db()
         self.print_scores(submission)
         if submission.status != Submission.Status.FINISHED:
@@ -66,7 +62,7 @@ class Command(BaseCommand):
     def print_scores(self, submission: Submission) -> None:
         metrics = get_evaluator_class(submission.benchmark.kind).metrics
         scores = {(s.scenario, s.metric): s for s in submission.scores.all()}
-        scenarios = list(submission.scenarios) + [jobs.OVERALL]
+        scenarios = list(submission.scenarios) + [OVERALL]
         width = max(len(m.label) for m in metrics) + 2
         self.stdout.write(f"\nSubmission #{submission.id}: {submission.model.name} on {submission.benchmark.name} ({submission.status})")
         self.stdout.write("metric".ljust(width) + "".join(s[:14].rjust(16) for s in scenarios))

@@ -1,0 +1,281 @@
+"""The submission lifecycle: claim, preflight, plan, fan out, run batches, persist, score, reap.
+
+``run_submission`` is the one path a submission takes; the Celery tasks (``worker.tasks``) call it with a
+dispatcher that fans batches out as a Celery group, the ``evaluate`` command with one that runs them in
+the calling process. Every step is idempotent: results are unique per (submission, instance, scenario,
+trial), so a batch delivered twice, or a submission resumed after its worker died, neither loses nor
+duplicates a result. State transitions are conditional UPDATEs on ``Submission.objects``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from evaluation.base import Evaluator, Instance, Outcome
+from evaluation.client import EndpointClient, EndpointConfig
+from evaluation.errors import CodedError
+from evaluation.runner import WorkItem, run_items
+from leaderboard.endpoints import EndpointRejected, probe
+from leaderboard.models import InstanceResult, ModelEntry, Submission, TaskInstance
+from leaderboard.submissions import dispatch
+from worker.scoring import evaluator_for, finalize
+
+log = logging.getLogger(__name__)
+
+WorkKey = tuple[int, str, int]  # (instance id, scenario, trial): JSON-friendly for Celery
+Dispatcher = Callable[[Submission, list[list[WorkKey]]], None]
+
+# After this many endpoint faults in a row a batch stops and the submission fails with the fault's
+# message, instead of retrying every remaining instance against a dead endpoint. Timeouts trip sooner:
+# each one has already cost the per-item deadline.
+MAX_CONSECUTIVE_ENDPOINT_ERRORS = 20
+MAX_CONSECUTIVE_TIMEOUTS = 3
+# Seconds between a batch's heartbeats (which double as its check for cancellation).
+HEARTBEAT_INTERVAL = 2.0
+# A submission whose workers died is resumed this many times by the reaper, then failed.
+MAX_AUTO_RESUMES = 3
+
+
+# --- building the parts ------------------------------------------------------------------------------
+
+
+def client_for(model: ModelEntry) -> EndpointClient:
+    return EndpointClient(
+        EndpointConfig(
+            base_url=model.base_url,
+            model=model.model_id,
+            api_key=model.api_key,
+            timeout=settings.ACTBOARD_ENDPOINT_TIMEOUT,
+            params=dict(model.generation_params or {}),
+        )
+    )
+
+
+def batch_time_limits(submission: Submission, evaluator: Evaluator, items: int) -> tuple[int, int]:
+    """Soft and hard Celery time limits of a batch: its rounds of items at the submission's concurrency,
+    each costing at most the evaluator's calls per item at the endpoint's deadline, plus a margin."""
+    rounds = math.ceil(items / max(1, submission.concurrency))
+    per_call = 2 * settings.ACTBOARD_ENDPOINT_TIMEOUT  # a slow answer plus one retry
+    soft = int(rounds * evaluator.calls_per_item() * per_call) + 60
+    return soft, soft + 60
+
+
+# --- claim, preflight, plan, fan out ------------------------------------------------------------------
+
+
+def preflight(submission: Submission) -> None:
+    """Fail fast, with a clear message, when the endpoint cannot serve the submission at all.
+
+    The URL rules are checked again here, not only at submission: a name may resolve elsewhere now.
+    """
+    model = submission.model
+    try:
+        probe(model.base_url, model.model_id, model.api_key, timeout=30)
+    except EndpointRejected as err:
+        raise CodedError(err.code, f"Endpoint check failed: {err.message}") from None
+
+
+def batches(keys: list[WorkKey], size: int) -> list[list[WorkKey]]:
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+
+def run_submission(submission_id: int, dispatcher: Dispatcher) -> str:
+    """Claim a queued submission, check its endpoint, and hand its pending work to ``dispatcher``."""
+    if not Submission.objects.claim(submission_id, socket.gethostname()):
+        return "not queued (claimed elsewhere, cancelled or finished)"
+    submission = Submission.objects.select_related("model", "benchmark").get(id=submission_id)
+    try:
+        preflight(submission)
+    except CodedError as err:
+        Submission.objects.fail(submission_id, err.code, err.message)
+        return f"failed: {err.message}"
+    pending = submission.pending_work()
+    if not pending:
+        finalize(submission_id)
+        return "nothing pending; scored"
+    parts = batches(pending, settings.ACTBOARD_BATCH_SIZE)
+    dispatcher(submission, parts)
+    return f"dispatched {len(pending)} items in {len(parts)} batches"
+
+
+# --- running a batch ----------------------------------------------------------------------------------
+
+
+def headline_value(evaluator: Evaluator, outcome: Outcome) -> bool:
+    metric = evaluator.headline_metric().name
+    per_instance = outcome.metrics.get(metric, outcome.metrics.get("success", outcome.metrics.get("exact_match", 0)))
+    return not outcome.error_code and bool(per_instance)
+
+
+def persist(submission_id: int, evaluator: Evaluator, item: WorkItem, outcome: Outcome) -> bool:
+    """Store one outcome and count it, in one transaction; False if it was already stored (a re-delivered batch)."""
+    try:
+        with transaction.atomic():
+            InstanceResult.objects.create(
+                submission_id=submission_id,
+                instance_id=item.instance.id,
+                scenario=item.scenario,
+                trial=item.trial,
+                prediction=outcome.prediction,
+                transcript=outcome.transcript,
+                metrics=outcome.metrics,
+                correct=headline_value(evaluator, outcome),
+                prompt_tokens=outcome.prompt_tokens,
+                completion_tokens=outcome.completion_tokens,
+                latency_ms=outcome.latency_ms,
+                error_code=outcome.error_code,
+                error_message=outcome.error[:2000],
+            )
+            Submission.objects.filter(id=submission_id).update(
+                progress_done=F("progress_done") + 1,
+                error_count=F("error_count") + (1 if outcome.error_code else 0),
+                heartbeat_at=timezone.now(),
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+@dataclass
+class Breaker:
+    """Stops a batch after repeated endpoint faults; the submission fails with the fault's message."""
+
+    errors_in_a_row: int = 0
+    timeouts_in_a_row: int = 0
+    tripped_by: Outcome | None = field(default=None)
+
+    def record(self, outcome: Outcome) -> bool:
+        """Count an outcome; True when the breaker has just tripped."""
+        if not outcome.error_code or outcome.error_code == "internal":
+            self.errors_in_a_row = self.timeouts_in_a_row = 0
+            return False
+        self.errors_in_a_row += 1
+        self.timeouts_in_a_row = self.timeouts_in_a_row + 1 if outcome.error_code in ("timeout", "deadline") else 0
+        if self.tripped_by is None and (self.errors_in_a_row >= MAX_CONSECUTIVE_ENDPOINT_ERRORS
+                                        or self.timeouts_in_a_row >= MAX_CONSECUTIVE_TIMEOUTS):
+            self.tripped_by = outcome
+            return True
+        return False
+
+    def message(self) -> str:
+        assert self.tripped_by is not None
+        what = (f"{self.timeouts_in_a_row} endpoint timeouts" if self.timeouts_in_a_row >= MAX_CONSECUTIVE_TIMEOUTS
+                else f"{self.errors_in_a_row} endpoint errors")
+        return (f"Stopped after {what} in a row: {self.tripped_by.error}. "
+                "Finished results are kept; re-run the submission to resume.")
+
+
+def _as_instance(row: TaskInstance) -> Instance:
+    return Instance(id=row.id, key=row.key, input=row.input, reference=row.reference, scenario=row.scenario)
+
+
+def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[[], None] = lambda: None) -> int:
+    """Evaluate one batch of work keys; skip keys already done; return how many new results were stored."""
+    submission = Submission.objects.select_related("model", "benchmark").get(id=submission_id)
+    if submission.status != Submission.Status.RUNNING:
+        return 0
+    done = set(
+        InstanceResult.objects.filter(submission_id=submission_id, instance_id__in={k[0] for k in keys})
+        .values_list("instance_id", "scenario", "trial")
+    )
+    keys = [tuple(k) for k in keys if tuple(k) not in done]  # type: ignore[misc]
+    if not keys:
+        return 0
+    instances = {row.id: _as_instance(row) for row in TaskInstance.objects.filter(id__in={k[0] for k in keys})}
+    items = [WorkItem(instances[i], scenario, trial) for i, scenario, trial in keys if i in instances]
+    evaluator = evaluator_for(submission)
+    breaker = Breaker()
+    stored = 0
+    last_beat = time.monotonic()
+    stopped = not Submission.objects.heartbeat(submission_id)
+
+    def should_stop() -> bool:
+        # Polled between completions and while items are in flight: the heartbeat tells the reaper this
+        # batch is alive, and its answer tells the batch the submission was cancelled or failed meanwhile.
+        nonlocal last_beat, stopped
+        if not stopped and time.monotonic() - last_beat > HEARTBEAT_INTERVAL:
+            last_beat = time.monotonic()
+            stopped = not Submission.objects.heartbeat(submission_id)
+        return stopped
+
+    def on_outcome(item: WorkItem, outcome: Outcome) -> None:
+        nonlocal stored, stopped
+        if breaker.record(outcome) and not stopped:
+            stopped = True
+            Submission.objects.fail(submission_id, "endpoint_" + outcome.error_code, breaker.message())
+        if stopped and outcome.error_code:
+            return  # not a verdict on the model: the endpoint was down; these items re-run on resume
+        if persist(submission_id, evaluator, item, outcome):
+            stored += 1
+        on_progress()
+
+    with client_for(submission.model) as client:
+        run_items(evaluator, client, items, concurrency=submission.concurrency, on_outcome=on_outcome,
+                  should_stop=should_stop, poll_seconds=HEARTBEAT_INTERVAL)
+    return stored
+
+
+# --- the inline dispatcher (the ``evaluate`` command) ---------------------------------------------------
+
+
+def run_inline(on_progress: Callable[[], None] = lambda: None) -> Dispatcher:
+    """A dispatcher that runs every batch in this process, then scores."""
+
+    def run(submission: Submission, parts: list[list[WorkKey]]) -> None:
+        for part in parts:
+            run_batch(submission.id, part, on_progress=on_progress)
+        finalize(submission.id)
+
+    return run
+
+
+# --- reaping ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reaped:
+    redispatched: list[int] = field(default_factory=list)  # queued ones whose start message never arrived
+    resumed: list[int] = field(default_factory=list)  # running ones whose workers died
+    failed: list[int] = field(default_factory=list)  # resumed too often: given up, with the reason
+
+    def __bool__(self) -> bool:
+        return bool(self.redispatched or self.resumed or self.failed)
+
+
+def reap(heartbeat_timeout: float | None = None, dispatch_timeout: float | None = None) -> Reaped:
+    """Pick up what was stranded, without a manual re-run and without duplicating anything.
+
+    - queued submissions that never reached the broker (it was down) or whose message was lost are
+      dispatched again; a second start message is harmless, only one claim wins;
+    - running submissions with no heartbeat for ``heartbeat_timeout`` (every live batch beats every few
+      seconds, even while its items hang) go back to queued and are dispatched: finished results are
+      kept, pending work runs again. After ``MAX_AUTO_RESUMES`` such resumes the submission fails.
+    """
+    heartbeat_timeout = settings.ACTBOARD_HEARTBEAT_TIMEOUT if heartbeat_timeout is None else heartbeat_timeout
+    dispatch_timeout = settings.ACTBOARD_REDISPATCH_AFTER if dispatch_timeout is None else dispatch_timeout
+    report = Reaped()
+    cutoff = timezone.now() - timedelta(seconds=heartbeat_timeout)
+    stale = Submission.objects.filter(status=Submission.Status.RUNNING, heartbeat_at__lt=cutoff).values_list("id", "auto_resumes")
+    for pk, resumes in list(stale):
+        if resumes >= MAX_AUTO_RESUMES:
+            if Submission.objects.fail(pk, "heartbeat_lost", f"No progress for {heartbeat_timeout:g} s after {resumes} automatic "
+                                       "resumes: its workers keep stopping. Finished results are kept; re-run to resume."):
+                report.failed.append(pk)
+        elif Submission.objects.resume_stale(pk, cutoff):
+            report.resumed.append(pk)
+            dispatch(pk)
+    for pk in Submission.objects.undispatched(timedelta(seconds=dispatch_timeout)).values_list("id", flat=True):
+        if dispatch(pk):
+            report.redispatched.append(pk)
+    return report

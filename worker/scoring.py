@@ -1,0 +1,119 @@
+"""The last step of a submission: score its stored results and mark it finished (or failed)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import numpy as np
+from django.db import transaction
+
+from evaluation.base import OVERALL, Evaluator, Instance, ResultRow, ScoreValue
+from evaluation.registry import get_evaluator_class
+from leaderboard.crypto import unseal
+from leaderboard.models import Benchmark, InstanceResult, Score, Submission
+
+log = logging.getLogger(__name__)
+
+
+def evaluator_for(submission: Submission) -> Evaluator:
+    """The submission's benchmark family, configured as its snapshot says (secrets unsealed)."""
+    return get_evaluator_class(submission.benchmark.kind)(unseal(submission.config.get("evaluator_config", {})))
+
+
+def _result_rows(submission: Submission, scenario: str) -> list[ResultRow]:
+    rows = (
+        InstanceResult.objects.filter(submission=submission, scenario=scenario)
+        .select_related("instance")
+        .only("trial", "prediction", "metrics", "error_code", "instance__id", "instance__key", "instance__input",
+              "instance__reference", "instance__scenario")
+        .order_by("instance_id", "trial")
+    )
+    return [
+        ResultRow(instance=Instance(id=r.instance.id, key=r.instance.key, input=r.instance.input, reference=r.instance.reference,
+                                    scenario=r.instance.scenario),
+                  trial=r.trial, prediction=r.prediction, metrics=r.metrics, error_code=r.error_code)
+        for r in rows.iterator(chunk_size=2000)
+    ]
+
+
+def overall_scores(scores: list[ScoreValue]) -> list[ScoreValue]:
+    """Macro average over scenarios, per metric: every scenario weighs the same on the overall tab."""
+    by_metric: dict[str, list[ScoreValue]] = {}
+    for s in scores:
+        by_metric.setdefault(s.metric, []).append(s)
+    return [
+        ScoreValue(OVERALL, metric, float(np.mean([s.value for s in group])), n=sum(s.n for s in group))
+        for metric, group in by_metric.items()
+    ]
+
+
+def score_submission(submission: Submission) -> None:
+    """Compute and store every score of a submission (replacing earlier ones) and its usage summary."""
+    evaluator = evaluator_for(submission)
+    scores: list[ScoreValue] = []
+    for scenario in submission.scenarios:
+        scores.extend(evaluator.score(scenario, _result_rows(submission, scenario)))
+    scores.extend(overall_scores([s for s in scores if s.scenario in submission.scenarios]))
+    latencies = np.fromiter(
+        InstanceResult.objects.filter(submission=submission, error_code="").values_list("latency_ms", flat=True), dtype=float
+    )
+    tokens = InstanceResult.objects.filter(submission=submission).values_list("prompt_tokens", "completion_tokens")
+    prompt_tokens = sum(p for p, _ in tokens)
+    completion_tokens = sum(c for _, c in tokens)
+    with transaction.atomic():
+        Score.objects.filter(submission=submission).delete()
+        Score.objects.bulk_create(
+            Score(submission=submission, scenario=s.scenario, metric=s.metric, value=s.value, ci_low=s.ci_low, ci_high=s.ci_high, n=s.n)
+            for s in scores
+        )
+        Submission.objects.filter(id=submission.id).update(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_mean_ms=float(latencies.mean()) if latencies.size else None,
+            latency_p95_ms=float(np.percentile(latencies, 95)) if latencies.size else None,
+        )
+
+
+def error_summary(submission: Submission) -> tuple[str, str]:
+    """The most common per-instance error (code, message with counts), for the submission's message."""
+    counts = Counter(
+        InstanceResult.objects.filter(submission=submission).exclude(error_code="").values_list("error_code", flat=True)
+    )
+    if not counts:
+        return "", ""
+    code, _ = counts.most_common(1)[0]
+    example = InstanceResult.objects.filter(submission=submission, error_code=code).values_list("error_message", flat=True).first()
+    breakdown = ", ".join(f"{c} ×{n}" for c, n in counts.most_common())
+    return code, f"{breakdown}. Example: {example}"
+
+
+def all_done(submission_id: int) -> bool:
+    submission = Submission.objects.get(id=submission_id)
+    return InstanceResult.objects.filter(submission_id=submission_id).count() >= submission.progress_total
+
+
+def finalize(submission_id: int) -> bool:
+    """Score a submission whose work is all done and mark it finished (or failed if nothing succeeded).
+
+    Called after every batch; only the caller that finds all work done and wins the scoring claim scores.
+    """
+    if not all_done(submission_id) or not Submission.objects.claim_scoring(submission_id):
+        return False
+    submission = Submission.objects.select_related("benchmark", "model").get(id=submission_id)
+    try:
+        score_submission(submission)
+    except Exception as exc:
+        log.exception("scoring submission %s failed", submission_id)
+        Submission.objects.fail(submission_id, "scoring_failed", f"Scoring failed: {exc!r}")
+        return True
+    code, summary = error_summary(submission)
+    errors = InstanceResult.objects.filter(submission=submission).exclude(error_code="").count()
+    total = submission.progress_total
+    if total and errors == total:
+        Submission.objects.fail(submission_id, code, f"All {total} evaluations failed: {summary}")
+    else:
+        note = f"{errors} of {total} evaluations failed and count as wrong: {summary}" if errors else ""
+        if Submission.objects.finish(submission_id, code, note):
+            Benchmark.touch_boards([submission.benchmark_id])
+    return True
