@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from datasets.base import BenchmarkData, SplitData
+from datasets.base import BenchmarkData, InstanceRecord, SplitData
 from datasets.splits import jsonl_sha256
 from evaluation.registry import get_evaluator_class
 from leaderboard.models import Benchmark, Scenario, Split, TaskInstance
@@ -62,10 +63,26 @@ def import_benchmark(data: BenchmarkData, *, progress: Callable[[int], None] = l
             benchmark=benchmark, name=split_data.name, version=data.version, sha256=sha,
             labels_hidden=split_data.labels_hidden, instance_count=len(split_data.instances),
         )
+        insert = _copy_instances if connection.vendor == "postgresql" else _bulk_create_instances
         for start in range(0, len(split_data.instances), BULK_SIZE):
             chunk = split_data.instances[start : start + BULK_SIZE]
-            TaskInstance.objects.bulk_create(
-                TaskInstance(split=split, key=r.key, scenario=r.scenario, input=r.input, reference=r.reference) for r in chunk
-            )
+            insert(split, chunk)
             progress(len(chunk))
     return benchmark
+
+
+def _bulk_create_instances(split: Split, records: list[InstanceRecord]) -> None:
+    TaskInstance.objects.bulk_create(
+        TaskInstance(split=split, key=r.key, scenario=r.scenario, input=r.input, reference=r.reference) for r in records
+    )
+
+
+def _copy_instances(split: Split, records: list[InstanceRecord]) -> None:
+    """PostgreSQL's COPY: an INSERT's client-side quoting escapes every quote of a 100K-character page in
+    Python (minutes for the OPeRA test split); COPY sends the rows as they are, escaped in C."""
+    meta = TaskInstance._meta
+    columns = [meta.get_field(name).column for name in ("split", "key", "scenario", "input", "reference")]
+    sql = f"COPY {connection.ops.quote_name(meta.db_table)} ({', '.join(map(connection.ops.quote_name, columns))}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for r in records:
+            copy.write_row((split.id, r.key, r.scenario, json.dumps(r.input), json.dumps(r.reference)))

@@ -15,6 +15,7 @@ row and the field, so nothing is half-loaded. Field names are the dataset card's
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,12 +87,13 @@ class OperaData:
     users: dict[str, User]  # by user_id, merged over splits (a user shops in both)
     sessions: dict[str, list[Session]]  # by split
     actions: dict[str, list[Action]]  # by split, in file order
+    revision: str = ""  # the Hub commit the files came from, when they came from the Hub
 
 
 # -- reading ------------------------------------------------------------------------------------------
 
 
-def _read_table(path: Path, required: Iterable[str], optional: Iterable[str] = ()) -> pa.Table:
+def _read_table(path: Path, required: Iterable[str], optional: Iterable[str] = (), skip: Iterable[str] = ()) -> pa.Table:
     try:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as exc:
@@ -100,7 +102,7 @@ def _read_table(path: Path, required: Iterable[str], optional: Iterable[str] = (
         if column not in schema.names:
             raise DatasetError(str(path), "missing column", field_name=column)
     # Only the needed columns are read: the action files also hold screenshots and run to gigabytes.
-    columns = [c for c in (*required, *optional) if c in schema.names]
+    columns = [c for c in (*required, *optional) if c in schema.names and c not in skip]
     try:
         return pq.read_table(path, columns=columns)
     except (OSError, pa.ArrowException) as exc:
@@ -180,12 +182,14 @@ def _read_sessions(files: list[Path], users: dict[str, User]) -> list[Session]:
     return sessions
 
 
-def _read_actions(files: list[Path], config: str, session_ids: set[str]) -> list[Action]:
+def _read_actions(files: list[Path], config: str, session_ids: set[str], pages: bool = True) -> list[Action]:
     allowed = ACTION_TYPES[config]
     actions: list[Action] = []
     for path in files:
         extra_columns = FULL_ONLY_COLUMNS if config == "full" else ()
-        table = _read_table(path, REQUIRED_ACTION_COLUMNS, (*OPTIONAL_ACTION_COLUMNS, *extra_columns))
+        # Pages are most of the bytes (100K characters each): a split whose pages are not needed skips them.
+        skip = () if pages else ("simplified_html", *FULL_ONLY_COLUMNS[1:2])
+        table = _read_table(path, REQUIRED_ACTION_COLUMNS, (*OPTIONAL_ACTION_COLUMNS, *extra_columns), skip)
         cols = _string_columns(table, path, (*REQUIRED_ACTION_COLUMNS, *OPTIONAL_ACTION_COLUMNS, *extra_columns))
         value = lambda name, row: (cols[name][row] or "") if name in cols else ""  # noqa: E731
         for row in range(table.num_rows):
@@ -219,20 +223,27 @@ def _read_actions(files: list[Path], config: str, session_ids: set[str]) -> list
     return actions
 
 
-def load_local(root: str | Path, config: str = "filtered", splits: Iterable[str] = SPLITS) -> OperaData:
-    """Load the Hub layout from a local folder (the repository root, holding ``OPeRA_<config>/``)."""
+def load_local(root: str | Path, config: str = "filtered", splits: Iterable[str] = SPLITS, *,
+               pages: Iterable[str] | None = None) -> OperaData:
+    """Load the Hub layout from a local folder (the repository root, holding ``OPeRA_<config>/``).
+
+    ``pages`` names the splits whose ``simplified_html`` is read (default: all); the others' actions come
+    with empty pages, which saves reading hundreds of megabytes when only their actions are needed.
+    """
     if config not in CONFIGS:
         raise ValueError(f"unknown OPeRA config '{config}' (known: {', '.join(CONFIGS)})")
     base = Path(root) / f"OPeRA_{config}"
     if not base.is_dir():
         raise DatasetError(str(base), "folder not found: expected the OPeRA Hub layout")
     splits = tuple(splits)
+    with_pages = set(splits if pages is None else pages)
     users: dict[str, User] = {}
     for split in splits:
         _read_users(_files(base, f"user/{split}/*.parquet"), users)
     sessions = {split: _read_sessions(_files(base, f"session/{split}/*.parquet"), users) for split in splits}
     actions = {
-        split: _read_actions(_files(base, f"action/{split}-*.parquet"), config, {s.session_id for s in sessions[split]})
+        split: _read_actions(_files(base, f"action/{split}-*.parquet"), config, {s.session_id for s in sessions[split]},
+                             pages=split in with_pages)
         for split in splits
     }
     return OperaData(config=config, source=str(root), users=users, sessions=sessions, actions=actions)
@@ -255,17 +266,22 @@ def fetch_hub(repo_id: str = DEFAULT_REPO, config: str = "filtered", *, revision
 
 
 def load_opera(source: str | Path = DEFAULT_REPO, config: str = "filtered", *, splits: Iterable[str] = SPLITS,
-               revision: str | None = None, cache_dir: str | Path | None = None,
+               pages: Iterable[str] | None = None, revision: str | None = None, cache_dir: str | Path | None = None,
                local_dir: str | Path | None = None) -> OperaData:
-    """Load OPeRA from a local folder with the Hub layout, or from a Hub dataset repo id."""
+    """Load OPeRA from a local folder with the Hub layout, or from a Hub dataset repo id.
+
+    From the Hub, ``revision`` of the result is the commit the files came from (the snapshot folder's
+    name in the cache), else the revision asked for.
+    """
     path = Path(source)
     if path.exists():
-        return load_local(path, config, splits)
+        return load_local(path, config, splits, pages=pages)
     if str(source).count("/") != 1:
         raise DatasetError(str(source), "neither a local folder nor a Hub repo id like 'NEU-HAI/OPeRA'")
     root = fetch_hub(str(source), config, revision=revision, cache_dir=cache_dir, local_dir=local_dir)
-    data = load_local(root, config, splits)
-    return OperaData(data.config, str(source), data.users, data.sessions, data.actions)
+    data = load_local(root, config, splits, pages=pages)
+    commit = root.name if re.fullmatch(r"[0-9a-f]{40}", root.name) else (revision or "")
+    return OperaData(data.config, str(source), data.users, data.sessions, data.actions, commit)
 
 
 # -- instances ----------------------------------------------------------------------------------------

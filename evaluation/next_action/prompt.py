@@ -1,9 +1,8 @@
 """The versioned next-action prompt: persona, session history and the current page within a budget.
 
 Pages run to 626K characters, far beyond most models' context, so ``compact_observation`` shrinks a page
-in stages until it fits, always dropping what cannot be acted on first: attributes other than ``name``,
-then unnamed wrapper tags, then long texts, then texts outside named elements. Elements that carry a
-``name=`` attribute (the action targets) are the last thing to go.
+that does not fit: first what cannot be acted on (scripts, attributes, wrappers, long texts), then, for
+most pages, to its ``name=`` elements (the action targets) chosen by priority, never by position.
 
 The prompt is also parsed back by ``parse_prompt``: the bundled baselines read only what a model reads.
 """
@@ -13,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from html import escape
-from html.parser import HTMLParser
 from typing import Any
+
+import numpy as np
 
 from evaluation.metrics.next_action import CLICK_TYPES
 
@@ -23,9 +22,6 @@ PROMPT_VERSION = "opera-next-action/1"
 SCENARIOS: tuple[str, ...] = ("full", "no_persona", "no_rationale")
 DEFAULT_OBSERVATION_CHARS = 40_000
 
-_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-# Attributes worth keeping on a shrunk page besides ``name``: they say what a control holds.
-_KEPT_ATTRS = ("name", "type", "value", "placeholder", "aria-label", "alt")
 _OBS_OPEN, _OBS_CLOSE = "<observation>", "</observation>"
 
 SYSTEM_PROMPT = f"""You simulate one specific person shopping online. Given their persona, the actions they \
@@ -43,120 +39,86 @@ Answer with one JSON object and nothing else:
 
 # -- page compaction ----------------------------------------------------------------------------------
 
+# Stage 1 (pages up to a few times the budget): markup that cannot be acted on goes, by regex in C.
+_SCRIPT_RE = re.compile(r"<(script|style|svg|noscript)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.S | re.I)
+_ATTR_RE = re.compile(r"""\s(?!(?:name|type|value|placeholder|aria-label|alt)=)[\w:-]+=(?:"[^"]*"|'[^']*')""")
+_WRAPPER_RE = re.compile(r"</?(?:div|span|ul|ol|li|p|section|table|tbody|thead|tr|td|th|h[1-6]|b|i|em|strong|header|footer|nav|body|html)>")
+_LONG_TEXT_RE = re.compile(r">([^<]{120})[^<]{20,}<")
+_SPACE_RE = re.compile(r"\s{2,}")
+_SLIM_RATIO = 3  # stage 1 keeps a third of a page at best: larger pages go straight to stage 2
 
-@dataclass
-class _Node:
-    tag: str
-    attrs: list[tuple[str, str]]
-    children: list["_Node | str"] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return next((v for k, v in self.attrs if k == "name" and v), "")
-
-
-class _TreeBuilder(HTMLParser):
-    """Lenient HTML -> tree: unclosed tags close with their parent, stray end tags are ignored."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = _Node("", [])
-        self.stack = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        node = _Node(tag, [(k, v or "") for k, v in attrs])
-        self.stack[-1].children.append(node)
-        if tag not in _VOID:
-            self.stack.append(node)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.stack[-1].children.append(_Node(tag, [(k, v or "") for k, v in attrs]))
-
-    def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self.stack) - 1, 0, -1):
-            if self.stack[depth].tag == tag:
-                del self.stack[depth:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        if self.stack[-1].tag in ("script", "style"):  # never actionable, often huge
-            return
-        text = " ".join(data.split())
-        if text:
-            self.stack[-1].children.append(text)
+# Stage 2: the named elements, one a line with their first words, chosen by priority, shown in page order.
+_NAMED_RE = re.compile(r"""<([a-zA-Z][\w-]*)\b[^>]*?\sname=(?:"([^"]*)"|'([^']*)')[^>]*>([^<]{0,80})""")
+# What shoppers act on: navigation and search, the cart side bar, pagination, the buy box, product options
+# and product links, the cart, filters. Everything else named (reviews, rails, footers) comes after.
+_PRIORITY_RE = re.compile(
+    r"(?:nav_bar|go_to_cart|cart_side_bar|pagination|buybox|product_options|check_out|place_your_order|active_item_list"
+    r"|search_results|related_to_items_you_ve_viewed|suggested_term|filter|coupon|visit_the_|reviews\.see_all)"
+    r"|.*\.(?:product_detail|product_image)$")
+# Product names, prices and option values inside names: a name with them generalised is its block's kind.
+# The first segment is always structure (``nav_bar``, ``search_results``, ``go_to_cart``).
+_VALUE_SEGMENT_RE = re.compile(r"\.[^._\n]*_[^.\n]*_[^.\n]*(?=[.\n])")
+_NUMBER_RE = re.compile(r"\d+")
+_WHITESPACE_RE = re.compile(r"\s\s+|[^\S ]")
 
 
-@dataclass(frozen=True)
-class _Level:
-    unwrap_unnamed: bool  # drop tags without a name (keep their content)
-    text_limit: int | None  # characters kept of each text run
-    outside_text: bool  # keep texts that are not inside a named element
+def _slim(html: str) -> str:
+    html = _SCRIPT_RE.sub("", html)
+    html = _ATTR_RE.sub("", html)
+    html = _WRAPPER_RE.sub(" ", html)
+    html = _LONG_TEXT_RE.sub(r">\1…<", html)
+    return _SPACE_RE.sub(" ", html)
 
 
-# Tried in order until the page fits; the first keeps the page's structure, the last only its targets.
-_LEVELS = (
-    _Level(False, None, True),
-    _Level(True, 200, True),
-    _Level(True, 80, True),
-    _Level(True, 40, False),
-    _Level(True, 0, False),
-)
+def _priority_list(html: str, budget: int) -> str:
+    """The named elements that fit in ``budget``, chosen by (priority, repetition, position), in page order.
 
-
-def _render(node: _Node, level: _Level, out: list[str], inside_named: bool) -> None:
-    named = bool(node.name)
-    keep_tag = bool(node.tag) and (named or not level.unwrap_unnamed)
-    if keep_tag:
-        attrs = "".join(f' {k}="{escape(v)}"' for k, v in node.attrs if k in _KEPT_ATTRS and (v or k == "name"))
-        out.append(f"<{node.tag}{attrs}>")
-    for child in node.children:
-        if isinstance(child, str):
-            if not (inside_named or named) and not level.outside_text:
-                continue
-            text = child if level.text_limit is None else child[: level.text_limit]
-            if text:
-                # Once wrapper tags are gone, neighbouring text runs need a space between them.
-                gap = " " if out and not out[-1].endswith(">") else ""
-                out.append(gap + escape(text, quote=False))
-        else:
-            _render(child, level, out, inside_named or named)
-    if keep_tag and node.tag not in _VOID:
-        out.append(f"</{node.tag}>")
-
-
-def _named_elements(node: _Node) -> list[_Node]:
-    found = [node] if node.name else []
-    for child in node.children:
-        if isinstance(child, _Node):
-            found.extend(_named_elements(child))
-    return found
+    A block's first occurrence outranks the repeats of any block (the 40th search result or review comes
+    after the first of each kind), and the kept elements are listed in page order, whatever their rank.
+    """
+    found = _NAMED_RE.findall(html)
+    if not found:
+        return ""
+    names = [a or b for _, a, b, _ in found]
+    kinds = _NUMBER_RE.sub("#", _VALUE_SEGMENT_RE.sub(".*", "\n".join(names) + "\n"))[:-1].split("\n")
+    priority: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    tiers, repeats = [], []
+    for kind in kinds:
+        tier = priority.get(kind)
+        if tier is None:
+            tier = priority[kind] = 0 if _PRIORITY_RE.match(kind) else 1
+        tiers.append(tier)
+        repeats.append(seen.get(kind, -1) + 1)
+        seen[kind] = repeats[-1]
+    texts = _WHITESPACE_RE.sub(" ", "\0".join(text for *_, text in found)).split("\0")
+    lines = [f'<{tag} name="{name}">{text}</{tag}>\n' for (tag, *_), name, text in zip(found, names, texts)]
+    order = np.lexsort((np.array(repeats), np.array(tiers)))  # position breaks ties: lexsort is stable
+    sizes = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))[order]
+    note = f"<!-- {len(lines)} more named elements omitted -->"
+    fits = int(np.searchsorted(np.cumsum(sizes), budget - len(note), side="right"))
+    kept = np.sort(order[:fits])
+    text = "".join(lines[i] for i in kept)
+    omitted = len(lines) - fits
+    return text + (f"<!-- {omitted} more named elements omitted -->" if omitted else "")
 
 
 def compact_observation(html: str, budget: int = DEFAULT_OBSERVATION_CHARS) -> str:
-    """``html`` shrunk to at most ``budget`` characters, keeping the ``name=`` elements longest."""
+    """``html`` shrunk to at most ``budget`` characters, keeping the elements shoppers act on longest.
+
+    A page that fits is returned as it is. A page up to a few times the budget loses scripts, attributes
+    other than ``name`` (and the few that say what a control holds), unnamed wrapper tags and the tails of
+    long texts. A page that still does not fit becomes the list of its named elements chosen by priority
+    (``_priority_list``), never by position: what sits at the end of a page (the cart side bar, the
+    pagination) is as likely to be kept as what sits at its top.
+    """
     if len(html) <= budget:
         return html
-    builder = _TreeBuilder()
-    builder.feed(html)
-    builder.close()
-    for level in _LEVELS:
-        out: list[str] = []
-        _render(builder.root, level, out, False)
-        text = "".join(out)
-        if len(text) <= budget:
-            return text
-    # Still too long: list the named elements flat, in page order, as many as fit.
-    lines, used = [], 0
-    elements = _named_elements(builder.root)
-    for i, node in enumerate(elements):
-        line = f'<{node.tag} name="{escape(node.name)}"/>\n'
-        note = f"<!-- {len(elements) - i} more named elements omitted -->"
-        if used + len(line) + len(note) > budget:
-            lines.append(note if len(note) <= budget - used else "")
-            break
-        lines.append(line)
-        used += len(line)
-    return "".join(lines)
+    if len(html) <= _SLIM_RATIO * budget:
+        slim = _slim(html)
+        if len(slim) <= budget:
+            return slim
+    return _priority_list(html, budget)
 
 
 # -- the prompt ----------------------------------------------------------------------------------------
