@@ -228,6 +228,7 @@ class Tau2Environment:
         self._schemas = _schemas(domain.name)
         self._types = domain.toolkit.tool_types()
         self._signatures = _signatures(domain.name)
+        self._db_hash: str | None = None
 
     @property
     def db(self) -> DB:
@@ -244,7 +245,11 @@ class Tau2Environment:
         return self._types.get(name) == ToolType.WRITE
 
     def db_hash(self) -> str:
-        return db_hash(self.db)
+        """sha256 of the database's canonical JSON. Episodes ask for it on every user turn, so it is kept
+        until a write tool or an initialization runs: only those change the database."""
+        if self._db_hash is None:
+            self._db_hash = db_hash(self.db)
+        return self._db_hash
 
     def call(self, name: str, arguments: str | dict[str, Any]) -> CallResult:
         signature = self._signatures.get(name)
@@ -260,6 +265,8 @@ class Tau2Environment:
         arguments, error = signature.check(arguments)
         if error is not None:
             return CallResult(f"Error: {error}", "invalid")
+        if self.is_write(name):  # even a failing write may have changed something before it raised
+            self._db_hash = None
         try:
             result = getattr(self._toolkit, name)(**arguments)
         except Exception as exc:  # noqa: BLE001 - tau2 answers whatever a tool raises as "Error: <message>"
@@ -270,6 +277,7 @@ class Tau2Environment:
                            initialization_actions: list[dict[str, Any]] | None) -> None:
         """tau2's ``set_state`` without a message history: deep-merge ``agent_data`` into the database, then
         run the environment function calls in order. Raises ValueError on anything that does not apply."""
+        self._db_hash = None
         if initialization_data:
             if initialization_data.get("user_data") is not None:
                 raise ValueError(f"the {self.domain} domain has no user database to update (user_data)")

@@ -249,6 +249,18 @@ def test_each_load_is_an_independent_copy():
     assert load_environment("airline").db["reservations"]["Z7GOZK"].get("status") is None
 
 
+def test_the_hash_follows_writes_and_initialization():
+    env = load_environment("retail")
+    initial = env.db_hash()
+    assert env.call("get_order_details", {"order_id": "#W3361211"}).ok
+    assert env.db_hash() == initial
+    assert env.call("cancel_pending_order", {"order_id": "#W3361211", "reason": "no longer needed"}).ok
+    after_cancel = env.db_hash()
+    assert after_cancel == db_hash(env.db) != initial
+    env.run_initialization({"agent_data": {"orders": {"#W2378156": {"status": "processed"}}}}, None)
+    assert env.db_hash() == db_hash(env.db) != after_cancel
+
+
 def test_policy_is_the_domains_markdown():
     assert load_environment("retail").policy == (domain_dir("retail") / "policy.md").read_text(encoding="utf-8")
 
