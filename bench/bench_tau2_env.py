@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datasets.tau2 import domain_dir  # noqa: E402
+from datasets.tool_use.env import db_hash  # noqa: E402
 from evaluation.tau2.environment import load_environment  # noqa: E402
 
 COPY_LIMIT_SECONDS = 0.050
@@ -55,8 +56,8 @@ def main() -> int:
     per_call = (time.perf_counter() - start) / args.calls
     start = time.perf_counter()
     hashes = 20
-    for _ in range(hashes):
-        hash_env.db_hash()
+    for _ in range(hashes):  # the full cost; an environment keeps its hash between writes
+        db_hash(hash_env.db)
     per_hash = (time.perf_counter() - start) / hashes
 
     print(f"{args.domain}: db.json {size_mb:.1f} MB")
@@ -65,7 +66,7 @@ def main() -> int:
           f"CPU median {median_cpu * 1000:.1f} ms -> {1 / median_load:.0f} loads/s wall, {1 / median_cpu:.0f} loads/s "
           f"per core (bar {COPY_LIMIT_SECONDS * 1000:.0f} ms)")
     print(f"tool call (gold action mix, JSON arguments): {per_call * 1e6:.0f} us/call")
-    print(f"database hash: {per_hash * 1000:.1f} ms")
+    print(f"database hash (uncached): {per_hash * 1000:.1f} ms")
     return 0 if median_cpu < COPY_LIMIT_SECONDS else 1
 
 
