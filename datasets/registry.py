@@ -8,6 +8,8 @@ from evaluation.registry import load_object
 BUNDLED_BENCHMARKS: dict[str, str] = {
     "opera": "datasets.opera.bundle:load_bundled",
     "trajectory2task": "datasets.tool_use.bundle:load_bundled",
+    "tau2-retail": "datasets.tau2.bundle:load_retail",
+    "tau2-airline": "datasets.tau2.bundle:load_airline",
 }
 
 

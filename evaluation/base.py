@@ -91,6 +91,8 @@ class Evaluator(ABC):
     metrics: ClassVar[tuple[MetricSpec, ...]]
     prompt_version: ClassVar[str]
     default_trials: ClassVar[int] = 1
+    # Episodes need an LLM user simulator set by the benchmark's maintainers; submissions are refused without one.
+    needs_simulator: ClassVar[bool] = False
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = dict(config or {})

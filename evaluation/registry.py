@@ -9,6 +9,7 @@ from evaluation.base import Evaluator
 EVALUATORS: dict[str, str] = {
     "next_action": "evaluation.next_action.evaluator:NextActionEvaluator",
     "tool_use": "evaluation.tool_use.evaluator:ToolUseEvaluator",
+    "tau2": "evaluation.tau2.evaluator:Tau2Evaluator",
 }
 
 

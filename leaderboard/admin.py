@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from leaderboard.submissions import rerun
-from leaderboard.models import ApiToken, Benchmark, InstanceResult, ModelEntry, Scenario, Score, Split, Submission
+from leaderboard.models import ApiToken, Benchmark, InstanceResult, ModelEntry, Scenario, Score, Split, Submission, llm_role
 
 
 class ScenarioInline(admin.TabularInline):
@@ -10,10 +10,66 @@ class ScenarioInline(admin.TabularInline):
     extra = 0
 
 
+class BenchmarkForm(forms.ModelForm):
+    """The user simulator and judge of families that need them; API keys are write-only (empty keeps the stored one)."""
+
+    user_base_url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="User simulator base URL")
+    user_model = forms.CharField(required=False, max_length=200, label="User simulator model")
+    user_api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), label="User simulator API key")
+    user_params = forms.JSONField(required=False, label="User simulator generation params")
+    judge_base_url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Judge base URL")
+    judge_model = forms.CharField(required=False, max_length=200, label="Judge model")
+    judge_api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), label="Judge API key")
+    judge_params = forms.JSONField(required=False, label="Judge generation params")
+
+    class Meta:
+        model = Benchmark
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for role, config in (self.instance.simulator_shown if self.instance.pk else {}).items():
+            self.initial.update({f"{role}_base_url": config.get("base_url"), f"{role}_model": config.get("model"),
+                                 f"{role}_params": config.get("params")})
+
+    def clean(self):
+        data = super().clean()
+        for role in ("user", "judge"):
+            if bool(data.get(f"{role}_base_url")) != bool(data.get(f"{role}_model")):
+                self.add_error(f"{role}_model", f"Give the {role}'s base URL and model together, or neither.")
+            if data.get(f"{role}_params") is not None and not isinstance(data[f"{role}_params"], dict):
+                self.add_error(f"{role}_params", "A JSON object of generation parameters.")
+        if data.get("judge_base_url") and not data.get("user_base_url"):
+            self.add_error("user_base_url", "A judge needs a user simulator.")
+        return data
+
+    def simulator_roles(self) -> dict:
+        stored = self.instance.simulator_config() if self.instance.pk else {}
+        roles = {}
+        for role in ("user", "judge"):
+            d = self.cleaned_data
+            if d.get(f"{role}_base_url"):
+                key = d.get(f"{role}_api_key") or (stored.get(role) or {}).get("api_key", "")
+                roles[role] = llm_role(role, d[f"{role}_base_url"], d[f"{role}_model"], params=d.get(f"{role}_params"), api_key=key)
+        return roles
+
+
 @admin.register(Benchmark)
 class BenchmarkAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "kind", "version", "main_metric")
+    form = BenchmarkForm
+    list_display = ("name", "slug", "kind", "version", "main_metric", "simulator_model")
+    readonly_fields = ("simulator_epoch",)
     inlines = [ScenarioInline]
+
+    @admin.display(description="User simulator")
+    def simulator_model(self, obj):
+        return (obj.simulator_shown.get("user") or {}).get("model", "")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        roles = form.simulator_roles()
+        if (roles or obj.has_simulator) and obj.configure_simulator(roles.get("user"), roles.get("judge")):
+            messages.info(request, "The simulator setting changed: a new board starts for this benchmark.")
 
 
 @admin.register(Split)

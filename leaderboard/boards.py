@@ -156,6 +156,8 @@ def _ranked(benchmark: Benchmark, scenario: str, *, all_submissions: bool) -> li
     tab = Score.objects.filter(
         scenario=scenario, metric=headline.name, submission__benchmark=benchmark, submission__status=Submission.Status.FINISHED,
         submission__is_public=True, submission__is_hidden=False,
+        # Submissions made under an earlier simulator setting stay on their own pages, off the board.
+        submission__simulator_epoch=benchmark.simulator_epoch,
     )
     if all_submissions:
         scores = tab

@@ -99,6 +99,9 @@ class SubmissionForm(forms.Form):
                 code="quota",
             )
         benchmark: Benchmark = data["benchmark"]
+        if benchmark.needs_simulator and not benchmark.has_simulator:
+            self.add_error("benchmark", forms.ValidationError(benchmark.missing_simulator_message, code="no_simulator"))
+            return data
         split = benchmark.splits.filter(name="test").first()
         if split is None:
             self.add_error("benchmark", forms.ValidationError(f"{benchmark.slug} has no test split to evaluate.", code="no_split"))

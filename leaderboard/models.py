@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from evaluation.canonical import canonical_hash
 from leaderboard import crypto
 
 
@@ -26,6 +27,11 @@ class Benchmark(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Bumped whenever one of this benchmark's leaderboards may change; part of the boards' cache key.
     board_version = models.PositiveIntegerField(default=0, editable=False)
+    # The LLM user simulator and judge of families that need them, set by maintainers (``configure_simulator``):
+    # {"user": {...}, "judge": {...}}, each an ``LLMConfig`` snapshot with its API key sealed.
+    simulator = models.JSONField(default=dict, blank=True, editable=False)
+    # Hash of the simulator setting (without secrets): a new setting starts a new board; empty for none.
+    simulator_epoch = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -33,9 +39,59 @@ class Benchmark(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def needs_simulator(self) -> bool:
+        from evaluation.registry import get_evaluator_class
+
+        return get_evaluator_class(self.kind).needs_simulator
+
+    @property
+    def has_simulator(self) -> bool:
+        return bool((self.simulator or {}).get("user"))
+
+    @property
+    def simulator_shown(self) -> dict:
+        """The simulator setting as pages and snapshots show it: without secrets."""
+        return {role: {k: v for k, v in config.items() if k not in ("api_key", "api_key_encrypted")}
+                for role, config in (self.simulator or {}).items()}
+
+    def simulator_config(self) -> dict:
+        """The simulator setting with its keys decrypted, for an evaluator's config (never shown)."""
+        return crypto.unseal(self.simulator or {})
+
+    @property
+    def missing_simulator_message(self) -> str:
+        return (f"{self.name} has no user simulator configured yet, so it cannot evaluate submissions; its maintainers "
+                "set one with `manage.py set_benchmark_simulator`.")
+
+    def configure_simulator(self, user: dict | None, judge: dict | None = None) -> bool:
+        """Store the user simulator and judge (``LLMConfig`` snapshots, each with an optional ``api_key``) and
+        start a new board epoch when the setting changed; True if it did. ``user=None`` clears the setting."""
+        setting = {role: config for role, config in (("user", user), ("judge", judge)) if config} if user else {}
+        shown = {role: {k: v for k, v in config.items() if k != "api_key"} for role, config in setting.items()}
+        epoch = canonical_hash(shown) if shown else ""
+        changed = epoch != self.simulator_epoch
+        self.simulator = crypto.seal(setting)
+        self.simulator_epoch = epoch
+        if changed:
+            self.board_version += 1
+        self.save(update_fields=["simulator", "simulator_epoch", "board_version"])
+        return changed
+
     @staticmethod
     def touch_boards(benchmark_ids) -> None:
         Benchmark.objects.filter(id__in=set(benchmark_ids)).update(board_version=models.F("board_version") + 1)
+
+
+def llm_role(role: str, base_url: str, model: str, *, params: dict | None = None, api_key: str = "") -> dict:
+    """One role of a benchmark's simulator setting ("user" or "judge"): its ``LLMConfig`` snapshot, with the
+    prompt version of that role, and its API key (sealed when stored)."""
+    from evaluation.tau2.grading import JUDGE_PROMPT_VERSION
+    from evaluation.tau2.user import PROMPT_VERSION, LLMConfig
+
+    prompt_version = JUDGE_PROMPT_VERSION if role == "judge" else PROMPT_VERSION
+    config = LLMConfig(base_url=base_url, model=model, params=dict(params or {}), prompt_version=prompt_version)
+    return {**config.snapshot(), **({"api_key": api_key} if api_key else {})}
 
 
 class Scenario(models.Model):
@@ -206,6 +262,8 @@ class Submission(models.Model):
     # version, dataset version and hash, evaluator settings.
     config = models.JSONField(default=dict, blank=True)
     config_hash = models.CharField(max_length=64, db_index=True, blank=True)
+    # The benchmark's simulator epoch when it was created: only the current epoch's submissions are ranked.
+    simulator_epoch = models.CharField(max_length=64, blank=True)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress_done = models.PositiveIntegerField(default=0)
@@ -259,6 +317,10 @@ class Submission(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def from_earlier_simulator(self) -> bool:
+        return self.simulator_epoch != self.benchmark.simulator_epoch
 
     # -- planning: the work of a submission is (instance, scenario, trial) keys --------------------------
 

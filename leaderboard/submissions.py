@@ -48,9 +48,20 @@ def config_snapshot(
     max_instances: int | None = None,
     evaluator_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything that determines a submission's result (the model need not be saved yet)."""
+    """Everything that determines a submission's result (the model need not be saved yet).
+
+    A family that needs a user simulator gets the benchmark's (set by its maintainers), whatever the caller
+    passes for it; without one it raises ``CodedError("no_simulator")``.
+    """
     evaluator_cls = get_evaluator_class(benchmark.kind)
-    evaluator = evaluator_cls(evaluator_config or {})
+    evaluator_config = dict(evaluator_config or {})
+    if evaluator_cls.needs_simulator:
+        if not benchmark.has_simulator:
+            raise CodedError("no_simulator", benchmark.missing_simulator_message)
+        evaluator_config.pop("judge", None)  # a benchmark without a judge has none, not the caller's
+        evaluator_config.update(benchmark.simulator_config())
+    evaluator = evaluator_cls(evaluator_config)
+    simulator = {"simulator": benchmark.simulator_shown, "simulator_epoch": benchmark.simulator_epoch} if evaluator_cls.needs_simulator else {}
     return {
         "endpoint_host": model.base_url.split("//", 1)[-1].split("/", 1)[0],
         "model_id": model.model_id,
@@ -63,6 +74,7 @@ def config_snapshot(
         "scenarios": scenario_slugs(benchmark, scenarios),
         "trials": trials or evaluator_cls.default_trials,
         "max_instances": max_instances,
+        **simulator,
     }
 
 
@@ -101,6 +113,7 @@ def create_submission(
         max_instances=max_instances,
         config=config,
         config_hash=config_hash(config, model.base_url),
+        simulator_epoch=config.get("simulator_epoch", ""),
         owner=owner,
         is_public=is_public,
         is_baseline=model.is_baseline,
