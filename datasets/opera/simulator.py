@@ -59,7 +59,7 @@ class Shape:
 DEFAULT_SHAPE = Shape()
 # Page lengths: a log-normal per page type, clipped to the card's range (2.8K-626K, median about 100K).
 MIN_PAGE_CHARS, MAX_PAGE_CHARS = 2_800, 626_000
-PAGE_LENGTH = {"search": (110_000, 0.6), "product": (105_000, 0.65), "home": (70_000, 0.5), "cart": (40_000, 0.7),
+PAGE_LENGTH = {"search": (125_000, 0.6), "product": (120_000, 0.65), "home": (70_000, 0.5), "cart": (40_000, 0.7),
                "checkout": (9_000, 0.6)}
 PURCHASE_SHARE = 50 / 90  # the real test split's sessions with a purchase
 RATIONALE_SHARE = 0.12
@@ -859,7 +859,8 @@ def _quantile(values: list[int], q: float) -> int:
 def name_pattern(name: str) -> str:
     """A target name with its product, price and value segments generalised, to compare vocabularies."""
     parts = name.split(".")
-    generic = [p if p in _STRUCTURE or (len(p) < 24 and "_" not in p and not p.isdigit()) else "*" for p in parts]
+    generic = [p if p in _STRUCTURE or (len(p) < 24 and "_" not in p and not p.isdigit() and before != "button_list") else "*"
+               for before, p in zip(["", *parts], parts)]
     return ".".join(generic)
 
 

@@ -33,6 +33,8 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from evaluation.metrics.bootstrap import bootstrap_intervals, cluster_sums
+
 ACTION_TYPES: tuple[str, ...] = ("click", "input", "terminate")
 CLICK_TYPES: tuple[str, ...] = (
     "purchase", "search", "review", "filter", "quantity", "product_option", "cart_side_bar",
@@ -43,8 +45,6 @@ METRIC_NAMES: tuple[str, ...] = (
     "outcome_accuracy", "outcome_weighted_f1", "parse_error_rate",
 )
 _CLICK, _INPUT, _TERMINATE, _INVALID = 0, 1, 2, 3
-# Bootstrap replicates are aggregated this many at a time, which bounds memory at ~chunk x sessions floats.
-_BOOTSTRAP_CHUNK = 64
 
 
 def normalize_text(text: Any) -> str:
@@ -166,8 +166,9 @@ class _Layout:
         }
 
 
-def _session_stats(predictions: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]]) -> tuple[_Layout, np.ndarray]:
-    """One encoding pass over the dicts, then per-session sums of every sufficient statistic."""
+def _session_stats(predictions: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]]) -> tuple[_Layout, np.ndarray, np.ndarray]:
+    """One encoding pass over the dicts, then per-session sums of every sufficient statistic (and, per
+    session, the index of its first row)."""
     try:
         session, n_sessions, ref_type, ref_ct, pred_type, pred_ct, names_equal, k = _encode(predictions, references)
     except (KeyError, TypeError, pa.ArrowException):  # a missing key or an odd value: redo on cleaned copies
@@ -210,7 +211,9 @@ def _session_stats(predictions: Sequence[dict[str, Any]], references: Sequence[d
     pred_buys = count((pred_type == _CLICK) & (pred_ct == purchase)) > 0
     cell = ref_buys.astype(np.int64) * 2 + pred_buys.astype(np.int64)
     layout.block(stats, "out", 4)[np.arange(n_sessions), cell] = 1.0
-    return layout, stats
+    first_rows = np.full(n_sessions, len(session), dtype=np.int64)
+    np.minimum.at(first_rows, session, np.arange(len(session)))
+    return layout, stats, first_rows
 
 
 def next_action_scores(
@@ -219,12 +222,15 @@ def next_action_scores(
     *,
     bootstrap: int = 1000,
     seed: int = 0,
+    clusters: Sequence[Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     if not references:
         return {m: {"value": 0.0, "ci_low": None, "ci_high": None, "n": 0} for m in METRIC_NAMES}
-    layout, stats = _session_stats(predictions, references)
+    if clusters is not None and len(clusters) != len(references):
+        raise ValueError(f"{len(clusters)} clusters for {len(references)} references")
+    layout, stats, first_rows = _session_stats(predictions, references)
     totals = stats.sum(axis=0)
     values = layout.metrics(totals)
     n_sessions = stats.shape[0]
@@ -233,24 +239,9 @@ def next_action_scores(
         "outcome_accuracy": n_sessions,
         "outcome_weighted_f1": n_sessions,
     }
-    ci: dict[str, tuple[float, float]] = {}
-    if bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        replicates: dict[str, list[np.ndarray]] = {m: [] for m in METRIC_NAMES}
-        stats32 = stats.astype(np.float32)  # counts stay exact well past any realistic session size
-        for start in range(0, bootstrap, _BOOTSTRAP_CHUNK):
-            b = min(_BOOTSTRAP_CHUNK, bootstrap - start)
-            # Resampling sessions with replacement = multinomial weights per session, built by bincount.
-            draws = rng.integers(0, n_sessions, size=(b, n_sessions), dtype=np.int32)
-            weights = np.empty((b, n_sessions), dtype=np.float32)
-            for row in range(b):  # one bincount per replicate keeps its counters in cache
-                weights[row] = np.bincount(draws[row], minlength=n_sessions)
-            sums = (weights @ stats32).astype(np.float64)
-            for name, vals in layout.metrics(sums).items():
-                replicates[name].append(vals)
-        for name, parts in replicates.items():
-            low, high = np.percentile(np.concatenate(parts), [2.5, 97.5])
-            ci[name] = (float(low), float(high))
+    # Trials of one session are one cluster: resampled together, they do not pass for independent sessions.
+    cluster_stats = stats if clusters is None else cluster_sums(stats, [clusters[i] for i in first_rows])
+    ci = bootstrap_intervals(cluster_stats, layout.metrics, resamples=bootstrap, seed=seed)
     steps = len(references)
     result: dict[str, dict[str, Any]] = {}
     for name in METRIC_NAMES:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import random
 from math import comb
+
+import numpy as np
+
+from evaluation.metrics.bootstrap import bootstrap_intervals
 
 
 def pass_hat_k(trials_by_task: dict[str, list[bool]], k: int) -> float:
@@ -28,12 +31,13 @@ def pass_hat_k(trials_by_task: dict[str, list[bool]], k: int) -> float:
 
 def pass_hat_k_ci(trials_by_task: dict[str, list[bool]], k: int, *, resamples: int = 1000, seed: int = 0,
                   level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``pass_hat_k``, resampling tasks (fixed seed: reproducible)."""
+    """Percentile bootstrap interval of ``pass_hat_k``: tasks resampled, each with all its trials."""
     per_task = [comb(sum(map(bool, t)), k) / comb(len(t), k) for t in trials_by_task.values() if len(t) >= k]
     if len(per_task) != len(trials_by_task):
         raise ValueError(f"every task needs at least k={k} trials")
-    rng = random.Random(seed)
-    n = len(per_task)
-    means = sorted(sum(rng.choices(per_task, k=n)) / n for _ in range(resamples))
-    tail = (1.0 - level) / 2
-    return means[int(tail * (resamples - 1))], means[int(round((1 - tail) * (resamples - 1)))]
+    if not per_task:
+        raise ValueError("no tasks")
+    stats = np.column_stack([per_task, np.ones(len(per_task))])  # a replicate's pass^k = sum of values / tasks
+    intervals = bootstrap_intervals(stats, lambda sums: {"pass": sums[..., 0] / sums[..., 1]}, resamples=resamples,
+                                    seed=seed, level=level)
+    return intervals["pass"]

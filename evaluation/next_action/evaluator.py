@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 from evaluation.base import Evaluator, Instance, MetricSpec, Outcome, ResultRow, ScoreValue
-from evaluation.client import EndpointClient
+from evaluation.client import ChatResult, EndpointClient, EndpointError
 from evaluation.metrics.next_action import is_exact_match, next_action_scores
 from evaluation.next_action.parser import invalid, parse_reply
-from evaluation.next_action.prompt import DEFAULT_OBSERVATION_CHARS, PROMPT_VERSION, SCENARIOS, build_messages
+from evaluation.next_action.prompt import (DEFAULT_OBSERVATION_CHARS, PROMPT_VERSION, SCENARIOS, build_messages,
+                                           reply_format)
+
+
+def rejects_response_format(err: EndpointError) -> bool:
+    """A 400 that names the structured-output request: the endpoint does not support it."""
+    text = err.message.lower()
+    return err.code == "bad_request" and any(word in text for word in ("response_format", "json_schema", "response format"))
 
 
 class NextActionEvaluator(Evaluator):
     """Config: ``observation_chars`` (page budget in the prompt), ``bootstrap`` and ``seed`` (for CIs),
-    ``params`` (generation parameters sent with every call, e.g. ``{"temperature": 0}``)."""
+    ``params`` (generation parameters sent with every call, e.g. ``{"temperature": 0}``),
+    ``structured_output`` (ask for the reply's JSON schema as ``response_format``, which OpenAI, vLLM and
+    llama.cpp servers enforce; an endpoint that rejects it with a 400 is asked in plain prompting from
+    then on, by this evaluator, without retrying every item)."""
 
     kind: ClassVar[str] = "next_action"
     scenarios: ClassVar[tuple[str, ...]] = SCENARIOS
@@ -35,12 +46,29 @@ class NextActionEvaluator(Evaluator):
     )
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
-        super().__init__({"observation_chars": DEFAULT_OBSERVATION_CHARS, **(config or {})})
+        super().__init__({"observation_chars": DEFAULT_OBSERVATION_CHARS, "structured_output": False, **(config or {})})
+        self._structured = bool(self.config["structured_output"])
+        self._lock = threading.Lock()
+
+    def _chat(self, client: EndpointClient, messages: list[dict[str, Any]]) -> tuple[ChatResult, bool]:
+        """The endpoint's reply, and whether it was asked for the reply's schema."""
+        params = dict(self.config.get("params") or {})
+        if self._structured:
+            try:
+                return client.chat(messages, **params, response_format=reply_format()), True
+            except EndpointError as err:
+                if not rejects_response_format(err):
+                    raise
+                with self._lock:
+                    self._structured = False  # remembered: the other items go straight to plain prompting
+        return client.chat(messages, **params), False  # EndpointError propagates
 
     def run(self, client: EndpointClient, instance: Instance, scenario: str, trial: int) -> Outcome:
         messages = build_messages(instance.input, scenario, observation_chars=int(self.config["observation_chars"]))
-        result = client.chat(messages, **dict(self.config.get("params") or {}))  # EndpointError propagates
+        result, structured = self._chat(client, messages)
         prediction = parse_reply(result.content)
+        if self.config["structured_output"]:
+            prediction["structured_output"] = structured
         return Outcome(
             prediction=prediction,
             metrics={"exact_match": float(is_exact_match(prediction, instance.reference)),
@@ -53,15 +81,17 @@ class NextActionEvaluator(Evaluator):
 
     def score(self, scenario: str, rows: list[ResultRow]) -> list[ScoreValue]:
         trials = len({row.trial for row in rows})
-        predictions, references = [], []
+        predictions, references, sessions = [], [], []
         for row in rows:
             reference = dict(row.instance.reference)
+            sessions.append(reference["session_id"])
             if trials > 1:  # each trial replays every session: its outcome is judged per trial
                 reference["session_id"] = f"{row.trial}:{reference['session_id']}"
             references.append(reference)
             # A failed call is a wrong prediction, never a dropped one.
             predictions.append(invalid(f"endpoint error: {row.error_code}") if row.error_code else row.prediction)
+        # The bootstrap resamples sessions with all their trials: trials are not independent sessions.
         scores = next_action_scores(predictions, references, bootstrap=int(self.config.get("bootstrap", 1000)),
-                                    seed=int(self.config.get("seed", 0)))
+                                    seed=int(self.config.get("seed", 0)), clusters=sessions if trials > 1 else None)
         return [ScoreValue(scenario, spec.name, scores[spec.name]["value"], scores[spec.name]["ci_low"],
                            scores[spec.name]["ci_high"], scores[spec.name]["n"]) for spec in self.metrics]

@@ -37,6 +37,23 @@ Answer with one JSON object and nothing else:
 - "terminate": {{"type": "terminate"}} when the person leaves the session without doing anything else."""
 
 
+
+
+def reply_format() -> dict[str, Any]:
+    """The reply's JSON schema as an OpenAI ``response_format`` (also accepted by vLLM and llama.cpp)."""
+    name = {"type": "string", "minLength": 1}
+    actions = [
+        {"type": "object", "properties": {"type": {"const": "click"}, "name": name, "click_type": {"enum": list(CLICK_TYPES)}},
+         "required": ["type", "name", "click_type"], "additionalProperties": False},
+        {"type": "object", "properties": {"type": {"const": "input"}, "name": name, "text": {"type": "string"}},
+         "required": ["type", "name", "text"], "additionalProperties": False},
+        {"type": "object", "properties": {"type": {"const": "terminate"}}, "required": ["type"], "additionalProperties": False},
+    ]
+    schema = {"type": "object", "properties": {"rationale": {"type": "string", "maxLength": 300}, "action": {"anyOf": actions}},
+              "required": ["rationale", "action"], "additionalProperties": False}
+    return {"type": "json_schema", "json_schema": {"name": "next_action", "schema": schema}}
+
+
 # -- page compaction ----------------------------------------------------------------------------------
 
 # Stage 1 (pages up to a few times the budget): markup that cannot be acted on goes, by regex in C.
