@@ -13,6 +13,7 @@ class ScenarioInline(admin.TabularInline):
 class BenchmarkForm(forms.ModelForm):
     """The user simulator and judge of families that need them; API keys are write-only (empty keeps the stored one)."""
 
+    homepage = forms.URLField(required=False, assume_scheme="https")
     user_base_url = forms.URLField(required=False, max_length=500, assume_scheme="https", label="User simulator base URL")
     user_model = forms.CharField(required=False, max_length=200, label="User simulator model")
     user_api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), label="User simulator API key")
