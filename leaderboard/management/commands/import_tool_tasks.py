@@ -32,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--token", help="with --repo-id: a Hub token for a private repo")
         parser.add_argument("--slug", required=True, help="the benchmark's slug")
         parser.add_argument("--name", help="the benchmark's name (default: the slug)")
-        parser.add_argument("--version", default="1", help="the task set's version (default: 1)")
+        parser.add_argument("--set-version", default="1", help="the task set's version (default: 1)")
         parser.add_argument("--license", default="", help="the task set's license")
         parser.add_argument("--domain", choices=DOMAINS, help="the tau2 domain (default: the one the tasks name)")
         parser.add_argument("--replace", action="store_true", help="replace changed splits even if they have submissions")
@@ -45,7 +45,7 @@ class Command(BaseCommand):
             folder = Path(o["path"]) if o["path"] else fetch_task_folder(o["repo_id"], revision=o["revision"], endpoint=o["endpoint"], token=o["token"])
             task_set = read_task_folder(folder, o["domain"])
             data = benchmark_data(
-                task_set, slug=o["slug"], name=o["name"] or o["slug"], version=o["version"], license=o["license"],
+                task_set, slug=o["slug"], name=o["name"] or o["slug"], version=o["set_version"], license=o["license"],
                 description=(f"tau2-format tool-use tasks on tau2's {task_set.domain} environment, imported from {source}. "
                              "An LLM plays the customer; a trial is graded on the task's reward basis. Metric: pass^k."),
             )
