@@ -21,6 +21,7 @@ from urllib.parse import quote, quote_plus
 import httpx2
 import openai
 
+from evaluation.errors import CodedError
 from evaluation.netguard import UNRESTRICTED, AddressPolicy, AddressRefused, CompressedReply, ReplyTooLarge, call_deadline, guarded_client
 
 # Replies longer than this are cut: a misbehaving endpoint must not blow up a worker's memory or the DB.
@@ -35,7 +36,7 @@ REDACTED = "[redacted]"
 T = TypeVar("T")
 
 
-class EndpointError(Exception):
+class EndpointError(CodedError):
     """An endpoint fault that survived the retries.
 
     Codes: ``connection`` (refused / DNS / reset), ``timeout`` (no answer in time: a stalled endpoint),
@@ -48,9 +49,7 @@ class EndpointError(Exception):
     """
 
     def __init__(self, code: str, message: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.status = status
         self.retry_after = retry_after
 

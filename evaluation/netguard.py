@@ -30,9 +30,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
 
 # Ranges that are not globally routable, refused explicitly on top of ``is_global`` (whose coverage differs
-# between Python releases): shared address space (carrier NAT, where some clouds put their metadata
-# service), "this network", IETF protocol assignments, benchmarking, the 6to4 relay anycast, multicast,
-# the local-use NAT64 prefix and deprecated site-local IPv6.
+# between Python releases): "this network", shared address space (carrier NAT, where some clouds put their
+# metadata service), IETF protocol assignments, the 6to4 relay anycast, benchmarking, multicast, reserved;
+# for IPv6 the local-use NAT64 prefix, site-local, multicast, discard-only, IETF protocol assignments
+# (Teredo among them), documentation, unique local and link-local.
 _REFUSED_NETWORKS: tuple[IPNetwork, ...] = tuple(
     ipaddress.ip_network(n)
     for n in (

@@ -9,14 +9,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from evaluation.client import EndpointClient, EndpointConfig, EndpointError
+from evaluation.errors import CodedError
 from evaluation.netguard import AddressPolicy, AddressRefused
 
 
-class EndpointRejected(ValueError):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class EndpointRejected(CodedError):
+    """A submitted endpoint the service will not evaluate, with the reason for the form or the API."""
 
 
 def address_policy_from_settings() -> AddressPolicy:
