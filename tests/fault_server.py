@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,14 +46,18 @@ class FaultServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, respond: Responder, models: tuple[str, ...] = ("fault-model",), *, host: str = "127.0.0.1",
-                 port: int = 0, get_reply: Reply | None = None):
+                 port: int = 0, get_reply: Reply | None = None, tls: ssl.SSLContext | None = None):
         self.respond = respond
         self.models = models
         self.get_reply = get_reply
         self.calls = 0
         self.requests: list[SeenRequest] = []
+        self.server_names: list[str | None] = []  # TLS server names (SNI) the clients asked for
         self.lock = threading.Lock()
         super().__init__((host, port), _Handler)
+        if tls is not None:
+            tls.sni_callback = lambda sock, name, context: self.server_names.append(name)
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     @property

@@ -9,6 +9,7 @@ Names resolve through an injected resolver, which is how DNS rebinding is played
 from __future__ import annotations
 
 import gzip
+import ssl
 import ipaddress
 import time
 import tracemalloc
@@ -221,3 +222,60 @@ def test_trickling_reply_is_stopped_at_the_call_budget(fault_server):
         client.chat(HI)
     assert info.value.code == "timeout"
     assert time.monotonic() - started < 1.0
+
+
+# -- TLS: the name, not the address, is what the certificate is checked against -------------------------
+
+
+def _self_signed(name: str, directory) -> tuple[str, str]:
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def trusted_certificate(tmp_path, monkeypatch):
+    """A certificate for model.example that this process trusts (through SSL_CERT_FILE, as an operator would)."""
+    from evaluation import netguard
+
+    cert, key = _self_signed("model.example", tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    netguard._ssl_context.cache_clear()
+    yield cert, key
+    netguard._ssl_context.cache_clear()
+
+
+def test_tls_keeps_the_host_name_for_sni_and_the_certificate(fault_server, trusted_certificate):
+    cert, key = trusted_certificate
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server = fault_server(lambda n, r: (200, {}, completion("over tls")), tls=tls)
+    policy = strict_policy(resolver=lambda host, port: [PUBLIC_STAND_IN])
+
+    with client_for(f"https://model.example:{server.port}/v1", policy) as client:
+        assert client.chat(HI).content == "over tls"
+    assert server.server_names == ["model.example"] and server.requests[0].headers["host"] == f"model.example:{server.port}"
+
+    # Same address, another name: the certificate does not match it, so nothing is sent.
+    with client_for(f"https://other.example:{server.port}/v1", policy) as client, pytest.raises(EndpointError) as info:
+        client.chat(HI)
+    assert info.value.code == "connection" and "certificate is not valid for 'other.example'" in info.value.message
+    assert len(server.requests) == 1
