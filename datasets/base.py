@@ -43,7 +43,7 @@ class BenchmarkData:
     license: str
     description: str
     scenarios: list[ScenarioInfo]
-    splits: list[SplitData]
+    splits: list[SplitData] = field(default_factory=list)  # empty where only the metadata matters (exports)
     citation: str = ""
     homepage: str = ""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets.base import BenchmarkData, DatasetError, InstanceRecord, ScenarioInfo, SplitData, read_jsonl
+from evaluation.canonical import canonical_json
 
 FORMAT = "actboard-splits/1"
 MANIFEST = "manifest.json"
@@ -47,19 +48,6 @@ Progress = Callable[[int], Any]
 
 def _no_progress(n: int) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class BenchmarkMeta:
-    slug: str
-    name: str
-    kind: str
-    version: str
-    license: str
-    description: str = ""
-    citation: str = ""
-    homepage: str = ""
-    scenarios: tuple[ScenarioInfo, ...] = ()
 
 
 @dataclass
@@ -82,7 +70,7 @@ def jsonl_line(key: str, scenario: str, input: dict[str, Any], reference: dict[s
     line: dict[str, Any] = {"key": key, "scenario": scenario, "input": input}
     if reference is not None:
         line["reference"] = reference
-    return json.dumps(line, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    return canonical_json(line).encode() + b"\n"
 
 
 def iter_jsonl(rows: Iterable[Row], hidden: bool) -> Iterator[bytes]:
@@ -125,7 +113,7 @@ def write_parquet(rows: Iterable[Row], hidden: bool, target: IO[bytes], batch_si
 # --- manifest and card -----------------------------------------------------------------------------
 
 
-def build_manifest(meta: BenchmarkMeta, splits: list[SplitExport], files: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+def build_manifest(meta: BenchmarkData, splits: list[SplitExport], files: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """``files``: per split, per format, ``{"path": ..., "sha256": ...}`` (a relative path or a URL)."""
     return {
         "format": FORMAT,
@@ -189,7 +177,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
     return DatasetCard("\n".join(lines) + "\n").content
 
 
-def write_folder(meta: BenchmarkMeta, splits: list[SplitExport], out_dir: str | Path, progress: Progress = _no_progress) -> dict[str, Any]:
+def write_folder(meta: BenchmarkData, splits: list[SplitExport], out_dir: str | Path, progress: Progress = _no_progress) -> dict[str, Any]:
     """Write ``data/<split>.jsonl``, ``manifest.json`` and ``README.md``; return the manifest."""
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)

@@ -11,18 +11,18 @@ from collections.abc import Iterator
 from django.core.cache import cache
 from django.db.models import Count
 
-from datasets.base import ScenarioInfo
-from datasets.splits import BenchmarkMeta, Row, SplitExport, jsonl_sha256
+from datasets.base import BenchmarkData, ScenarioInfo
+from datasets.splits import Row, SplitExport, jsonl_sha256
 from leaderboard.models import Benchmark, Split, TaskInstance
 
 CHUNK = 500
 
 
-def benchmark_meta(benchmark: Benchmark) -> BenchmarkMeta:
-    return BenchmarkMeta(
+def benchmark_meta(benchmark: Benchmark) -> BenchmarkData:
+    return BenchmarkData(
         slug=benchmark.slug, name=benchmark.name, kind=benchmark.kind, version=benchmark.version, license=benchmark.license,
         description=benchmark.description, citation=benchmark.citation, homepage=benchmark.homepage,
-        scenarios=tuple(ScenarioInfo(s.slug, s.name, s.description) for s in benchmark.scenarios.all()),
+        scenarios=[ScenarioInfo(s.slug, s.name, s.description) for s in benchmark.scenarios.all()],
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,14 +9,11 @@ from typing import Any
 
 from datasets.tool_use.domain import DB, Domain, ToolError
 from datasets.tool_use.domains import get_domain
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+from evaluation.canonical import canonical_hash, canonical_json
 
 
 def db_hash(db: DB) -> str:
-    return hashlib.sha256(canonical_json(db).encode()).hexdigest()
+    return canonical_hash(db)
 
 
 @lru_cache(maxsize=16)

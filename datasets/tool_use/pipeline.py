@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from datasets.tool_use.domain import DB, Domain, render_value
 from datasets.tool_use.domains import get_domain
-from datasets.tool_use.env import ToolEnv, canonical_json, db_hash, initial_db
+from datasets.tool_use.env import ToolEnv, db_hash, initial_db
+from evaluation.canonical import canonical_json
 
 if TYPE_CHECKING:
     from evaluation.client import EndpointClient

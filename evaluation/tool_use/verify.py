@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datasets.tool_use.domain import DB
-from datasets.tool_use.env import ToolEnv, canonical_json, db_hash
+from datasets.tool_use.env import ToolEnv, db_hash
+from evaluation.canonical import canonical_json
 
 _NUMBER = re.compile(r"\d+\.\d+")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
