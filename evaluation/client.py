@@ -226,13 +226,15 @@ class EndpointClient:
                 try:
                     return self._translate(call)
                 except EndpointError as err:
-                    if not err.retryable or attempt > self.config.max_retries:
+                    if not err.retryable:
                         raise self._final(err, attempt) from None
                     delay = err.retry_after if err.retry_after is not None else min(
                         self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1)
                     ) * (0.5 + random.random() / 2)
-                    if time.monotonic() + delay >= deadline:
-                        raise self._final(err, attempt, f"the time budget of {budget:g} s per call ran out") from None
+                    out_of_time = time.monotonic() + delay >= deadline
+                    if out_of_time or attempt > self.config.max_retries:
+                        reason = f"the time budget of {budget:g} s per call ran out" if out_of_time else ""
+                        raise self._final(err, attempt, reason) from None
                     self._sleep(delay)
 
     def _final(self, err: EndpointError, attempts: int, reason: str = "") -> EndpointError:

@@ -88,7 +88,7 @@ def test_5xx_then_success(fault_server):
 
 def test_timeout(fault_server):
     server = fault_server(lambda n, r: (0, {"sleep": "3"}, b""))
-    client, _ = make_client(server.base_url, timeout=0.5, max_retries=1)
+    client, _ = make_client(server.base_url, timeout=0.5, max_retries=1, deadline=5)
     with pytest.raises(EndpointError) as info:
         client.chat([{"role": "user", "content": "hi"}])
     assert info.value.code == "timeout"

@@ -220,7 +220,7 @@ def test_trickling_reply_is_stopped_at_the_call_budget(fault_server):
     # Each read answers well within the 1 s timeout, so only the budget across the call can stop it.
     with client_for(server.base_url, strict_policy(), timeout=1, deadline=0.6) as client, pytest.raises(EndpointError) as info:
         client.chat(HI)
-    assert info.value.code == "timeout"
+    assert info.value.code == "timeout" and "the time budget of 0.6 s per call ran out" in info.value.message
     assert time.monotonic() - started < 1.0
 
 
