@@ -62,6 +62,7 @@ _ATTR_RE = re.compile(r"""\s(?!(?:name|type|value|placeholder|aria-label|alt)=)[
 _WRAPPER_RE = re.compile(r"</?(?:div|span|ul|ol|li|p|section|table|tbody|thead|tr|td|th|h[1-6]|b|i|em|strong|header|footer|nav|body|html)>")
 _LONG_TEXT_RE = re.compile(r">([^<]{120})[^<]{20,}<")
 _SPACE_RE = re.compile(r"\s{2,}")
+_VOID = frozenset({"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
 _SLIM_RATIO = 3  # stage 1 keeps a third of a page at best: larger pages go straight to stage 2
 
 # Stage 2: the named elements, one a line with their first words, chosen by priority, shown in page order.
@@ -77,6 +78,11 @@ _PRIORITY_RE = re.compile(
 _VALUE_SEGMENT_RE = re.compile(r"\.[^._\n]*_[^.\n]*_[^.\n]*(?=[.\n])")
 _NUMBER_RE = re.compile(r"\d+")
 _WHITESPACE_RE = re.compile(r"\s\s+|[^\S ]")
+
+
+def name_kinds(names: list[str]) -> list[str]:
+    """Each name with its values generalised (``search_results.*.product_detail``, ``reviews.review_#.helpful``)."""
+    return _NUMBER_RE.sub("#", _VALUE_SEGMENT_RE.sub(".*", "\n".join(names) + "\n"))[:-1].split("\n") if names else []
 
 
 def _slim(html: str) -> str:
@@ -97,7 +103,7 @@ def _priority_list(html: str, budget: int) -> str:
     if not found:
         return ""
     names = [a or b for _, a, b, _ in found]
-    kinds = _NUMBER_RE.sub("#", _VALUE_SEGMENT_RE.sub(".*", "\n".join(names) + "\n"))[:-1].split("\n")
+    kinds = name_kinds(names)
     priority: dict[str, int] = {}
     seen: dict[str, int] = {}
     tiers, repeats = [], []
@@ -109,7 +115,8 @@ def _priority_list(html: str, budget: int) -> str:
         repeats.append(seen.get(kind, -1) + 1)
         seen[kind] = repeats[-1]
     texts = _WHITESPACE_RE.sub(" ", "\0".join(text for *_, text in found)).split("\0")
-    lines = [f'<{tag} name="{name}">{text}</{tag}>\n' for (tag, *_), name, text in zip(found, names, texts)]
+    lines = [f'<{tag} name="{name}">\n' if tag in _VOID else f'<{tag} name="{name}">{text}</{tag}>\n'
+             for (tag, *_), name, text in zip(found, names, texts)]
     order = np.lexsort((np.array(repeats), np.array(tiers)))  # position breaks ties: lexsort is stable
     sizes = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))[order]
     note = f"<!-- {len(lines)} more named elements omitted -->"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
@@ -143,3 +145,82 @@ def test_retrieval_without_persona_or_rationales_in_its_train_split() -> None:
     instance = bundled_instances()[1]
     body = json.loads(policy.reply(build_messages(instance.input, "full", observation_chars=4_000), None, {})["content"])
     assert body["action"]["type"] in ("click", "input", "terminate")
+
+
+class SchemaEndpoint(ThreadingHTTPServer):
+    """A chat endpoint that either enforces ``response_format`` (answers a reply that fits it) or, like a
+    server without structured outputs, rejects it with a 400; it counts the requests it gets."""
+
+    def __init__(self, supports_schema: bool) -> None:
+        self.supports_schema = supports_schema
+        self.requests: list[dict[str, Any]] = []
+        super().__init__(("127.0.0.1", 0), _SchemaHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _SchemaHandler(BaseHTTPRequestHandler):
+    server: SchemaEndpoint
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(request)
+        if "response_format" in request and not self.server.supports_schema:
+            status, body = 400, {"error": {"message": "Unrecognized request argument supplied: response_format"}}
+        else:
+            content = ('{"rationale": "compare", "action": {"type": "terminate"}}' if "response_format" in request
+                       else "I would leave now.")
+            body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        payload = json.dumps(body).encode()
+        self.send_response(status if "error" in body else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.mark.parametrize("supports_schema", [True, False])
+def test_structured_output_and_its_fallback(supports_schema: bool) -> None:
+    server = SchemaEndpoint(supports_schema)
+    instances = bundled_instances()[:5]
+    evaluator = NextActionEvaluator({"structured_output": True, "observation_chars": 4_000})
+    assert evaluator.snapshot()["structured_output"] is True  # recorded in the submission's config snapshot
+    try:
+        with EndpointClient(EndpointConfig(base_url=server.base_url, model="m", max_retries=0)) as client:
+            outcomes = [evaluator.run(client, instance, "full", trial=0) for instance in instances]
+    finally:
+        server.shutdown()
+    with_schema = [r for r in server.requests if "response_format" in r]
+    if supports_schema:
+        assert len(server.requests) == len(with_schema) == 5
+        assert with_schema[0]["response_format"]["json_schema"]["schema"]["required"] == ["rationale", "action"]
+        assert all(o.prediction["type"] == "terminate" and o.prediction["structured_output"] for o in outcomes)
+    else:
+        # Rejected once, then plain prompting for this and every later item: six requests for five items.
+        assert len(with_schema) == 1 and len(server.requests) == 6
+        assert all(o.prediction["parse_error"] and o.prediction["structured_output"] is False for o in outcomes)
+
+
+def test_endpoint_errors_other_than_the_schema_are_not_swallowed() -> None:
+    from evaluation.next_action.evaluator import rejects_response_format
+
+    assert rejects_response_format(EndpointError("bad_request", "unknown field 'response_format'", status=400))
+    assert not rejects_response_format(EndpointError("bad_request", "context length exceeded", status=400))
+    assert not rejects_response_format(EndpointError("server_error", "response_format failed", status=500))
+
+
+def test_trials_widen_nothing_they_do_not_add(fault_free_rows: list[ResultRow]) -> None:
+    evaluator = NextActionEvaluator({"bootstrap": 300})
+    one = {s.metric: s for s in evaluator.score("full", fault_free_rows)}
+    three = {s.metric: s for s in evaluator.score("full", [replace(r, trial=t) for t in range(3) for r in fault_free_rows])}
+    assert three["exact_match"].n == 3 * one["exact_match"].n
+    # Identical trials resampled with their session give the same interval as one trial.
+    assert (three["exact_match"].ci_low, three["exact_match"].ci_high) == pytest.approx((one["exact_match"].ci_low, one["exact_match"].ci_high))

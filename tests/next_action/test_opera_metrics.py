@@ -127,3 +127,39 @@ def test_bootstrap_is_seeded_and_brackets_the_value() -> None:
         score = first[name]
         assert score["ci_low"] <= score["value"] <= score["ci_high"], name
         assert score["ci_high"] - score["ci_low"] < 0.3, name
+
+
+def test_trials_of_a_session_are_resampled_together() -> None:
+    # Five trials that replay the same 40 sessions are not 200 independent sessions: clustered by session,
+    # the interval is about as wide as one trial's; treated as independent, it would shrink by about sqrt(5).
+    predictions, references = random_case(400, 40, 11)
+    one = next_action_scores(predictions, references, bootstrap=400, seed=1)["exact_match"]
+    trials = 5
+    replayed = [dict(r, session_id=f"{t}:{r['session_id']}") for t in range(trials) for r in references]
+    clusters = [r["session_id"] for _ in range(trials) for r in references]
+    clustered = next_action_scores(predictions * trials, replayed, bootstrap=400, seed=1, clusters=clusters)["exact_match"]
+    naive = next_action_scores(predictions * trials, replayed, bootstrap=400, seed=1)["exact_match"]
+    assert clustered["value"] == pytest.approx(one["value"]) and clustered["n"] == 400 * trials
+    width = lambda s: s["ci_high"] - s["ci_low"]  # noqa: E731
+    assert width(clustered) == pytest.approx(width(one), rel=0.25)
+    assert width(naive) < 0.7 * width(clustered)
+    with pytest.raises(ValueError, match="clusters"):
+        next_action_scores(predictions, references, clusters=["a"])
+
+
+def test_one_bootstrap_for_both_families() -> None:
+    import numpy as np
+
+    from evaluation.metrics.bootstrap import bootstrap_intervals, cluster_sums
+    from evaluation.metrics.tool_use import pass_hat_k_ci
+
+    values = np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0], [0.5, 1.0]])
+    mean = lambda sums: {"mean": sums[..., 0] / sums[..., 1]}  # noqa: E731
+    low, high = bootstrap_intervals(values, mean, resamples=500, seed=0)["mean"]
+    assert low <= 0.625 <= high
+    # pass^k's interval is the same bootstrap of per-task values (tasks with all their trials).
+    trials = {"a": [True, True], "b": [False, False], "c": [True, True], "d": [True, False]}
+    assert pass_hat_k_ci(trials, 1, resamples=500, seed=0) == (low, high)
+    assert bootstrap_intervals(values, mean, resamples=0) == {}
+    grouped = cluster_sums(np.array([[1.0], [2.0], [3.0]]), ["x", "y", "x"])
+    assert grouped.tolist() == [[4.0], [2.0]]

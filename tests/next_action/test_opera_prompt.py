@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from evaluation.next_action.prompt import PROMPT_VERSION, build_messages, compact_observation, parse_prompt
+from evaluation.metrics.next_action import CLICK_TYPES
+from evaluation.next_action.prompt import PROMPT_VERSION, build_messages, compact_observation, parse_prompt, reply_format
 
 NAMES = [f"search_results.item_{i}.product_link" for i in range(40)] + ["nav_bar.search_input", "pagination.2"]
 
@@ -40,7 +42,7 @@ def test_small_pages_pass_through_unchanged() -> None:
     assert compact_observation("<a name='x'>hi</a>", 100) == "<a name='x'>hi</a>"
 
 
-@pytest.mark.parametrize("budget", [3_000, 8_000, 20_000])
+@pytest.mark.parametrize("budget", [4_000, 8_000, 20_000])
 def test_budget_keeps_every_named_element(budget: int) -> None:
     page = big_page()
     assert len(page) > 100_000
@@ -59,6 +61,56 @@ def test_tiny_budget_lists_what_fits_and_says_what_is_left() -> None:
     shrunk = compact_observation(big_page(), 500)
     assert len(shrunk) <= 500
     assert 'name="search_results.item_0.product_link"' in shrunk and "more named elements omitted" in shrunk
+    # Pagination sits at the very end of the page and is kept before the 39 other results.
+    assert 'name="pagination.2"' in shrunk and 'name="search_results.item_39.product_link"' not in shrunk
+
+
+def long_page(reviews: int = 600, rails: int = 30) -> str:
+    """A product page as the real ones are laid out: the cart side bar and the pagination come last."""
+    review = ("<div class='review'><span>{i} people found this helpful. " + "A long review text. " * 20 + "</span>"
+              "<button name='reviews.review_{i}.helpful'>Helpful</button></div>")
+    return ("<html><body><header><input name='nav_bar.search_input' value=''/><a name='go_to_cart'>Cart</a></header>"
+            + "".join(f"<button name='product_options.color.button_list.{i}_99_{i}_99_shade_{i}'>${i}.99</button>" for i in range(8))
+            + "<div name='buybox'><button name='buybox.purchase_form.add_to_cart'>Add to Cart</button></div>"
+            + "".join(review.format(i=i) for i in range(reviews))
+            + "".join(f"<a name='customers_also_bought_{r}.product_{r}_{k}_gift_set'>Product</a>" for r in range(rails) for k in range(10))
+            + "<div name='cart_side_bar'><a name='cart_side_bar.go_to_cart'>Go to Cart</a></div>"
+            + "<a name='pagination.next'>Next</a></body></html>")
+
+
+@pytest.mark.parametrize("budget", [2_000, 8_000, 32_000])
+def test_shortening_keeps_what_shoppers_act_on_wherever_it_sits(budget: int) -> None:
+    page = long_page()
+    assert len(page) > 300_000
+    shrunk = compact_observation(page, budget)
+    assert len(shrunk) <= budget
+    for name in ("nav_bar.search_input", "go_to_cart", "buybox.purchase_form.add_to_cart", "cart_side_bar.go_to_cart",
+                 "pagination.next", "product_options.color.button_list.7_99_7_99_shade_7"):
+        assert f'name="{name}"' in shrunk, name
+    # Repeated blocks go first: one of each kind before the second of any.
+    assert 'name="reviews.review_0.helpful"' in shrunk and 'name="reviews.review_599.helpful"' not in shrunk
+    kept = re.findall(r'name="([^"]*)"', shrunk)
+    assert kept == sorted(kept, key=lambda name: page.index(f"name='{name}'"))  # in page order, whatever their priority
+    assert "<button name=\"buybox.purchase_form.add_to_cart\">Add to Cart</button>" in shrunk
+    assert '<input name="nav_bar.search_input">\n' in shrunk  # void elements have no end tag
+
+
+def test_a_page_a_little_over_the_budget_keeps_its_text() -> None:
+    page = long_page(reviews=40, rails=2)
+    shrunk = compact_observation(page, len(page) // 2)
+    assert "class=" not in shrunk and "A long review text." in shrunk and "name='reviews.review_39.helpful'" in shrunk
+    assert len(shrunk) <= len(page) // 2
+
+
+def test_reply_format_is_the_prompts_reply_schema() -> None:
+    response_format = reply_format()
+    assert response_format["type"] == "json_schema"
+    schema = response_format["json_schema"]["schema"]
+    assert schema["required"] == ["rationale", "action"]
+    shapes = {option["properties"]["type"]["const"]: option for option in schema["properties"]["action"]["anyOf"]}
+    assert set(shapes) == {"click", "input", "terminate"}
+    assert shapes["click"]["properties"]["click_type"]["enum"] == list(CLICK_TYPES)
+    assert shapes["input"]["required"] == ["type", "name", "text"]
 
 
 def test_scenarios() -> None:
