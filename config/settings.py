@@ -209,11 +209,13 @@ LOGGING = {
 # --- Security headers and log-in throttling -------------------------------------------------------
 # Every page works under this policy (a browser test loads each kind of page and counts violations):
 # no inline script or style anywhere, plotly.js and Swagger UI served by the site itself. Images allow
-# data: URIs for Swagger UI's icons.
+# data: URIs for Swagger UI's icons. The two style hashes are the <style> elements plotly.js adds: an
+# empty one it fills through the CSSOM, and maplibre's stylesheet (tests/test_hardening_web.py checks
+# the hash against the bundled plotly.js, so an upgrade that changes it fails there).
 ACTBOARD_CSP = {
     "default-src": "'self'",
     "script-src": "'self'",
-    "style-src": "'self'",
+    "style-src": "'self' 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=' 'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
     "img-src": "'self' data:",
     "object-src": "'none'",
     "frame-ancestors": "'none'",

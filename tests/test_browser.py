@@ -120,7 +120,7 @@ def test_submit_watch_browse_drill_down_export_compare(page, toy_benchmark, adde
     rows = page.locator("table.board tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first.locator("td.model a")).to_have_text("Adder <b>v1</b>")
-    expect(page.locator(".chart .plotly-graph-div .main-svg").first).to_be_visible()  # plotly.js drew it
+    expect(page.locator(".chart .plotly-chart .main-svg").first).to_be_visible()  # plotly.js drew it
     shoot(page, "leaderboard")
 
     # Tabs: aria-current follows the selected scenario.
@@ -226,3 +226,81 @@ def test_keyboard_and_escaping_on_both_families(page, monkeypatch):
     page.locator("li.result summary").first.click()
     expect(page.locator(".msg .call-name").first).to_have_text("→ cancel_order")
     shoot(page, "tool-use-submission")
+
+
+# Every violation of the Content-Security-Policy, as the page itself sees it (console lines can be
+# rate-limited or worded differently across Chromium versions; the event is the standard signal).
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(
+  e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber));
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_kind_of_page_works_under_the_content_security_policy(page, monkeypatch, django_user_model):
+    from playwright.sync_api import expect
+
+    from leaderboard.models import Submission
+    from tests.board_data import NextActionLike, ToolUseLike, add_submission, make_benchmark, register_families
+
+    register_families(monkeypatch)
+    user = django_user_model.objects.create_user("csp", password=PASSWORD)
+    boards = {kind: make_benchmark(kind, slug) for kind, slug in ((NextActionLike.kind, "opera-like"), (ToolUseLike.kind, "tools-like"))}
+    subs = [add_submission(b, name, score, owner=user) for b in boards.values() for name, score in (("Leader", 0.6), ("Runner-up", 0.4))]
+    running = add_submission(boards[ToolUseLike.kind], "Live", 0.5, owner=user, results=False)
+    Submission.objects.filter(id=running.id).update(status=Submission.Status.RUNNING, progress_done=3, finished_at=None)
+
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type in ("error", "warning") else None)
+    page.add_init_script(RECORD_CSP_VIOLATIONS)
+    visited: dict[str, list[str]] = {}
+
+    def visit(url: str) -> None:
+        response = page.goto(url)
+        assert "default-src 'self'" in response.headers["content-security-policy"], url
+        page.wait_for_load_state("networkidle")
+        visited[url] = page.evaluate("window.__cspViolations")
+
+    log_in(page, user)
+    for url in ("/", "/b/tools-like/", "/b/opera-like/?scenario=no_persona", f"/s/{subs[0].id}/", f"/s/{subs[2].id}/",
+                f"/compare/?ids={subs[2].id},{subs[3].id}", "/submit/", "/b/tools-like/splits/", "/accounts/", "/s/999999/"):
+        visit(url)
+        if url.startswith("/b/") and not url.endswith("splits/"):
+            charts = page.locator(".plotly-chart")
+            assert charts.count() >= 2, url
+            for i in range(charts.count()):  # plotly.js drew every chart
+                expect(charts.nth(i).locator(".main-svg").first).to_be_visible()
+
+    # The API docs: Swagger UI from the sidecar's files, its init script from its own URL.
+    visit("/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Actboard API", timeout=15_000)
+    expect(page.locator(".opblock").first).to_be_visible()
+    visited["/api/docs/"] = page.evaluate("window.__cspViolations")
+
+    # A new token's page: the field selects itself on focus (a static script, not an onfocus attribute).
+    page.goto("/accounts/")
+    page.get_by_label("Name").fill("ci")
+    page.get_by_role("button", name="Create token").click()
+    page.wait_for_load_state("networkidle")
+    page.locator("#raw-token").focus()
+    assert page.evaluate("document.getSelection().toString() || (document.activeElement.selectionEnd - document.activeElement.selectionStart)")
+    visited["token created"] = page.evaluate("window.__cspViolations")
+
+    # The live progress bar polls the status JSON and reloads the page once the run has ended.
+    visit(f"/s/{running.id}/")
+    expect(page.locator("#progress-text")).to_have_text(f"3 / {running.progress_total}")
+    Submission.objects.filter(id=running.id).update(progress_done=running.progress_total)
+    expect(page.locator("#progress-percent")).to_have_text("100", timeout=10_000)
+    Submission.objects.filter(id=running.id).update(status=Submission.Status.FINISHED)
+    expect(page.locator("#status-text")).to_have_text("finished", timeout=10_000)
+    page.wait_for_load_state("networkidle")
+    visited["progress"] = page.evaluate("window.__cspViolations")
+
+    page.context.clear_cookies()
+    for url in ("/accounts/login/", "/accounts/signup/"):
+        visit(url)
+
+    violations = {url: found for url, found in visited.items() if found}
+    assert not violations, violations
+    assert not [line for line in console if "Content Security Policy" in line], console

@@ -3,6 +3,8 @@ the security headers (Content-Security-Policy and friends) on pages that carry n
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import time
@@ -10,6 +12,7 @@ import time
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
+from plotly.offline import get_plotlyjs
 
 from datasets.tool_use.bundle import load_bundled
 from datasets.tool_use.env import db_hash
@@ -312,13 +315,23 @@ INLINE_STYLE = re.compile(r"<style|<[^>]+\sstyle\s*=", re.I)
 def test_security_headers(client, db):
     response = client.get("/")
     csp = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
-    assert csp["default-src"] == "'self'" and csp["script-src"] == "'self'" and csp["style-src"] == "'self'"
+    assert csp["default-src"] == "'self'" and csp["script-src"] == "'self'"
+    assert csp["style-src"].split()[0] == "'self'" and all(s.startswith("'sha256-") for s in csp["style-src"].split()[1:])
     assert csp["object-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
     assert csp["base-uri"] == "'self'" and csp["form-action"] == "'self'"
     assert "unsafe" not in response["Content-Security-Policy"]
     assert response["X-Content-Type-Options"] == "nosniff" and response["Referrer-Policy"] == "same-origin"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin" and response["X-Frame-Options"] == "DENY"
     assert client.get("/api/benchmarks/")["Content-Security-Policy"] == response["Content-Security-Policy"]
+
+
+def test_the_style_hashes_are_those_of_the_style_elements_plotly_adds(settings):
+    bundle = get_plotlyjs()
+    # An empty <style> it then fills through the CSSOM (addRelatedStyleRule), and maplibre's stylesheet.
+    assert 'document.createElement("style"),n.setAttribute("id",i),n.appendChild(document.createTextNode(""))' in bundle
+    maplibre = re.search(r"e\.textContent='([^'\\]*)',document\.head\.appendChild\(e\)", bundle).group(1)
+    allowed = settings.ACTBOARD_CSP["style-src"].split()[1:]
+    assert sorted(allowed) == sorted(f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'" for text in ("", maplibre))
 
 
 @pytest.mark.django_db
