@@ -64,8 +64,7 @@ class ToolUseEvaluator(Evaluator):
                 simulator.client.close()
         verdict = verify_rollout(task["domain"], task["db_seed"], episode.final_db, episode.agent_texts(), instance.reference)
         return Outcome(
-            prediction={"success": verdict.success, "failure_reason": verdict.failure_reason, "final_db_hash": env.hash(),
-                        "stop_reason": episode.stop_reason, "db_diff": verdict.db_diff, "missing_outputs": verdict.missing_outputs},
+            prediction={**verdict.as_prediction(), "final_db_hash": env.hash(), "stop_reason": episode.stop_reason},
             metrics={"success": float(verdict.success), "turns": float(episode.turns), "tool_errors": float(episode.tool_errors),
                      "tool_calls": float(episode.tool_calls), "invalid_tool_calls": float(episode.invalid_tool_calls)},
             transcript=episode.messages,
