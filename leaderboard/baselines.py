@@ -19,7 +19,7 @@ def register(base_url: str, name: str, description: str) -> ModelEntry:
 # SmolLM2 runs on the CPU with an 8K context: short observations and short episodes keep one run within
 # minutes. The settings land in the submissions' config snapshots, so the leaderboard shows them.
 SMOLLM_EVALUATOR_CONFIG: dict[str, dict] = {
-    "next_action": {"observation_chars": 6000},
+    "next_action": {"observation_chars": 6000, "structured_output": True},  # constrained to the reply schema
     "tool_use": {"max_turns": 4, "max_steps": 8},
 }
 SMOLLM_GENERATION_PARAMS = {"temperature": 0.0, "max_tokens": 160}
