@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 if TYPE_CHECKING:
@@ -24,6 +25,19 @@ DB = dict[str, Any]
 
 class ToolError(Exception):
     """A tool refused the call (unknown id, wrong state); the message is shown to the agent."""
+
+
+_NUMBER = re.compile(r"\d+\.\d+")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_NOISE = re.compile(r"[^\w.#@+-]+")
+
+
+def normalise(text: str) -> str:
+    """Casefold, drop punctuation and thousands separators, and write numbers without trailing zeros,
+    so that "$1,234.50" matches "1234.5" and "30 Days" matches "30 days"."""
+    text = _THOUSANDS.sub("", text.casefold())
+    text = _NUMBER.sub(lambda m: m.group(0).rstrip("0").rstrip("."), text)
+    return " ".join(_NOISE.sub(" ", text).split())
 
 
 def money(value: float) -> str:
@@ -119,6 +133,20 @@ class Rule:
     message: str
     reads: tuple[tuple[str, str], ...]  # (table, argument whose value is the record key)
     violated: Callable[[DB, dict[str, Any]], bool]
+    # The ways of stating the reason, as regular expressions over ``normalise``d text (casefolded,
+    # punctuation but hyphens dropped, "2,000.00" written "2000"): synonyms and number formats. Empty:
+    # the keyword as a whole word. A keyword that also occurs in other rules' explanations ("gift card")
+    # is left out of its own list.
+    reasons: tuple[str, ...] = ()
+
+    def reason_pattern(self) -> re.Pattern[str]:
+        return _reason_pattern(self.keyword, self.reasons)
+
+
+@lru_cache(maxsize=256)
+def _reason_pattern(keyword: str, reasons: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = reasons or (r"(?<![\w])" + re.escape(normalise(keyword)) + r"(?![\w])",)
+    return re.compile("|".join(f"(?:{a})" for a in alternatives))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Deterministic verification of one tool-use rollout, with an explanation when it fails.
 
 Success iff the final database hash equals the hash of replaying the gold actions on the initial
-database, and every expected output appears (normalised) in what the agent told the user.
+database, and every expected output appears (normalised) in what the agent told the user; for an
+infeasible task, the expected output is the reason for refusing, stated in any words the rule accepts.
 
 The explanation comes in two forms. The full one names the expected values (the goal database's
 records, the outputs the agent should have given, the forbidden action): those are the task's
@@ -17,22 +18,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from datasets.tool_use.domain import DB
+from datasets.tool_use.domain import DB, Policy, Rule, normalise
+from datasets.tool_use.domains import get_domain
 from datasets.tool_use.env import ToolEnv, db_hash
 from evaluation.canonical import canonical_json
-
-_NUMBER = re.compile(r"\d+\.\d+")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_NOISE = re.compile(r"[^\w.#@+-]+")
-
-
-def normalise(text: str) -> str:
-    """Casefold, drop punctuation and thousands separators, and write numbers without trailing zeros,
-    so that "$1,234.50" matches "1234.5" and "30 Days" matches "30 days"."""
-    text = _THOUSANDS.sub("", text.casefold())
-    text = _NUMBER.sub(lambda m: m.group(0).rstrip("0").rstrip("."), text)
-    return " ".join(_NOISE.sub(" ", text).split())
-
 
 def contains(haystack: str, needle: str) -> bool:
     """Normalised substring; numbers must match whole, so that "54.20" is not found in "54.25" while
@@ -97,17 +86,64 @@ class Verdict:
     db_diff: list[str] = field(default_factory=list)
     missing_outputs: list[str] = field(default_factory=list)
     forbidden_action: dict[str, Any] | None = None
+    refusal_problem: str = ""  # infeasible tasks: why the refusal does not count (names no rule's reason)
 
     def as_prediction(self) -> dict[str, Any]:
         """The verdict's part of a stored prediction (full form: ``public_verdict`` derives the public one)."""
         return {"success": self.success, "failure_reason": self.failure_reason, "db_diff": self.db_diff,
-                "missing_outputs": self.missing_outputs, "forbidden_action": self.forbidden_action}
+                "missing_outputs": self.missing_outputs, "forbidden_action": self.forbidden_action,
+                "refusal_problem": self.refusal_problem}
+
+
+# A policy line longer than this is prose; two of them verbatim in one message is the policy pasted.
+_POLICY_LINE_CHARS = 40
+
+
+def refusal_problem(policy: Policy, rule: Rule, agent_messages: list[str]) -> str:
+    """Why the agent's refusal does not count ('' when it does).
+
+    It counts when some message states the reason of ``rule`` (its keyword, a synonym or another number
+    format) and no message names several reasons for the same action, names reasons of three or more
+    rules in all, or reproduces policy lines: a refusal that lists everything the policy forbids says
+    nothing about this request. (Two reasons of different actions may meet naturally: "it is still
+    pending, so it cannot be returned yet".)
+    """
+    policy_lines = [normalise(line) for line in policy.text.splitlines() if len(line) > _POLICY_LINE_CHARS]
+    stated = False
+    for message in agent_messages:
+        text = normalise(message)
+        named = {(r.tool, r.keyword) for r in policy.rules if r.reason_pattern().search(text)}
+        same_action = {keyword for tool, keyword in named if tool == rule.tool}
+        if len(same_action) > 1 or len({keyword for _, keyword in named}) > 2:
+            return "a message names several policy rules"
+        if sum(line in text for line in policy_lines) > 1:
+            return "a message reproduces the policy text"
+        stated = stated or rule.keyword in same_action
+    return "" if stated else "no message states the reason the policy gives for refusing"
+
+
+def forbidding_rule(domain: str, reference: dict[str, Any]) -> Rule | None:
+    """The rule an infeasible task's request breaks: its forbidden action's tool, its expected reason."""
+    forbidden = reference.get("forbidden_actions") or []
+    if not forbidden:
+        return None
+    reasons = set(reference.get("expected_outputs") or [])
+    return next((r for r in get_domain(domain).policy.rules if r.tool == forbidden[0]["name"] and r.keyword in reasons), None)
 
 
 def verify_rollout(domain: str, db_seed: int, final_db: DB, agent_messages: list[str], reference: dict[str, Any]) -> Verdict:
+    """Success iff the final database is the goal state (for infeasible tasks: untouched, or the allowed
+    part done), and the agent told the user every expected output — for an infeasible task, the specific
+    reason it refuses (``refusal_problem``)."""
     final_hash = db_hash(final_db)
     said = "\n".join(agent_messages)
-    missing = [o for o in reference.get("expected_outputs", []) if not contains(said, o)]
+    rule = forbidding_rule(domain, reference)
+    refusal = ""
+    if rule is not None:
+        refusal = refusal_problem(get_domain(domain).policy, rule, agent_messages)
+        missing = [rule.keyword] if refusal else []
+    else:
+        missing = [o for o in reference.get("expected_outputs", []) if not contains(said, o)]
     reasons = []
     diff: list[str] = []
     performed: dict[str, Any] | None = None
@@ -118,9 +154,11 @@ def verify_rollout(domain: str, db_seed: int, final_db: DB, agent_messages: list
         performed = next((f for f in reference.get("forbidden_actions", []) if db_hash(replay(domain, db_seed, [f])) == final_hash), None)
         if performed:
             reasons.append(f"the agent performed the action the policy forbids ({performed['name']} {json.dumps(performed['arguments'], sort_keys=True)})")
-    if missing:
+    if refusal:
+        reasons.append(f"refusal does not count: {refusal}")
+    elif missing:
         reasons.append("the agent never told the user: " + ", ".join(repr(m) for m in missing))
-    return Verdict(not reasons, " | ".join(reasons), diff, missing, performed)
+    return Verdict(not reasons, " | ".join(reasons), diff, missing, performed, refusal)
 
 
 def public_verdict(prediction: dict[str, Any]) -> dict[str, Any]:
@@ -142,12 +180,15 @@ def public_verdict(prediction: dict[str, Any]) -> dict[str, Any]:
         reasons.append("database differs from the goal state at: " + "; ".join(where))
     if forbidden:
         reasons.append("the agent performed an action the policy forbids")
-    if untold:
+    refusal = str(prediction.get("refusal_problem") or "")
+    if refusal:
+        reasons.append(f"refusal does not count: {refusal}")
+    elif untold:
         reasons.append(f"the agent never told the user {untold} expected fact{'s' if untold > 1 else ''}")
     public = {key: prediction[key] for key in ("success", "stop_reason", "final_db_hash") if key in prediction}
     if not prediction.get("success"):
         # A failure the parts above do not explain (a stored verdict of an older shape) still reads as one.
         public["failure_reason"] = " | ".join(reasons) or "the goal state was not reached"
         public.update({"differing_paths": wrong, "missing_goal_entries": absent, "missing_output_count": untold,
-                       "forbidden_action_taken": forbidden})
+                       "forbidden_action_taken": forbidden, "refusal_problem": refusal})
     return public

@@ -4,7 +4,8 @@ from datasets.tool_use.bundle import load_bundled
 from datasets.tool_use.env import ToolEnv
 from evaluation.baselines.server import PolicyServer
 from evaluation.client import EndpointClient, EndpointConfig
-from evaluation.tool_use.simulator import STOP, LLMUserSimulator, ScriptedUserSimulator
+from datasets.tool_use.domain import render_value
+from evaluation.tool_use.simulator import ACCEPT, CONFIRM, INSIST, STOP, LLMUserSimulator, ScriptedUserSimulator, asks_for
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_ambiguous_reveals_only_when_asked(records, domain):
 def test_confirmation_gets_yes_and_goal_state_ends(records):
     record = records[("retail", "standard")]
     sim = _sim(record)
-    assert _talk(sim, "Shall I proceed? Please confirm.")[1] == "Yes, please go ahead."
+    assert _talk(sim, "Shall I proceed? Please confirm.")[1] == CONFIRM
     env = ToolEnv.fresh(record.input["domain"], record.input["db_seed"])
     for action in record.reference["gold_actions"]:
         env.call(action["name"], action["arguments"])
@@ -49,23 +50,68 @@ def test_confirmation_gets_yes_and_goal_state_ends(records):
     assert STOP in sim.reply(transcript, env.hash())
 
 
-def test_changing_switches_at_first_confirmation_only(records):
+def _proposal(action):
+    return "Shall I go ahead with " + ", ".join(f"{k}={render_value(v)}" for k, v in action["arguments"].items()) + "?"
+
+
+def test_changing_switches_only_after_a_concrete_proposal(records):
     record = records[("bank", "changing")]
+    first = record.input["script"]["first_goal"]
+    switch = record.input["script"]["switch"]
+    said = _talk(_sim(record), "Shall I proceed? Please confirm.", "Done, your request is complete.", _proposal(first),
+                 "Shall I proceed with that? Please confirm.")
+    # Neither a vague confirmation request nor a statement proposes the first goal: no switch yet.
+    assert said[1] == CONFIRM and said[2] == record.input["script"]["restatement"]
+    assert said[3] == switch and said[3].startswith("Actually, instead I'd like")
+    assert said[4] == CONFIRM
+    # An agent that acts on the first goal without asking meets the switch as well.
     sim = _sim(record)
-    said = _talk(sim, "Shall I proceed? Please confirm.", "Shall I proceed with that? Please confirm.")
-    assert said[1] == record.input["script"]["switch"] and said[1].startswith("Actually, instead I'd like")
-    assert said[2] == "Yes, please go ahead."
-    # An agent that acts without asking meets the switch on its first statement.
-    assert _talk(_sim(record), "Done, your request is complete.")[1] == record.input["script"]["switch"]
+    transcript = [{"role": "user", "content": sim.opening()}, {"role": "assistant", "content": "Done."}]
+    assert sim.reply(transcript, "1" * 64) == switch
 
 
-def test_infeasible_insists_once_then_accepts(records):
-    record = records[("retail", "infeasible")]
-    said = _talk(_sim(record), "Sorry, I cannot do that.", "I'm afraid that is not allowed.")
-    assert said[1] == record.input["script"]["insist"]
-    assert said[2] == record.input["script"]["accept"] and STOP in said[2]
+def test_refusal_meets_the_same_insistence_in_every_scenario(records):
+    for (domain, scenario), record in records.items():
+        said = _talk(_sim(record), "Sorry, I cannot do that.", "I'm afraid that is not allowed.")
+        assert said[1] == INSIST and said[2] == ACCEPT and STOP in said[2], (domain, scenario)
     # The goal state of an infeasible task is the untouched database: that alone does not end it.
-    assert STOP not in _talk(_sim(record), "Let me look into it.")[1]
+    assert STOP not in _talk(_sim(records[("retail", "infeasible")]), "Let me look into it.")[1]
+
+
+@pytest.mark.parametrize("line", ["Would you like me to go ahead?", "Shall I do that?", "Is that right?",
+                                  "Can you confirm the change?", "Please confirm (yes/no)."])
+def test_common_confirmation_requests_get_yes_in_every_scenario(records, line):
+    for (domain, scenario), record in records.items():
+        assert _talk(_sim(record), line)[1] == CONFIRM, (domain, scenario)
+
+
+_NATURAL_QUESTIONS = {"Which of your orders would you like to cancel?": "order_id", "Where should the refund go?": "refund_method_id",
+                      "Which account is it?": "account_id", "Which card do you mean?": "card_id",
+                      "Which transaction would you like to dispute?": "transaction_id", "Which items would you like to return?": "item_ids"}
+
+
+@pytest.mark.parametrize("question,slot", _NATURAL_QUESTIONS.items())
+def test_natural_questions_ask_for_their_fact(question, slot):
+    assert asks_for(question, slot, [])
+    assert not asks_for(question.rstrip("?") + ".", slot, [])  # a statement asks for nothing
+
+
+def test_natural_question_reveals_the_withheld_fact(records):
+    for domain in ("retail", "bank"):
+        record = records[(domain, "ambiguous")]
+        (fact,) = record.input["script"]["reveal"]
+        question = next(q for q, slot in _NATURAL_QUESTIONS.items() if slot == fact["slot"] or
+                        (slot == "account_id" and fact["slot"].endswith("account_id")) or (slot == "item_ids" and fact["slot"] == "item_id"))
+        assert _talk(_sim(record), question)[1] == fact["reply"]
+
+
+def test_a_question_asking_for_everything_reveals_nothing(records):
+    shotgun = "Which order, which item, which card, which account, which transaction do you mean?"
+    for (domain, scenario), record in records.items():
+        if scenario == "ambiguous":
+            (fact,) = record.input["script"]["reveal"]
+            assert _talk(_sim(record), shotgun)[1] == record.input["script"]["restatement"], domain
+            assert not asks_for(shotgun, fact["slot"], fact["keywords"])
 
 
 def test_changed_database_and_a_statement_end_the_dialogue(records):

@@ -4,7 +4,8 @@ import pytest
 
 from datasets.tool_use.bundle import load_bundled
 from datasets.tool_use.env import ToolEnv
-from evaluation.tool_use.verify import contains, diff_dbs, normalise, replay, verify_rollout
+from datasets.tool_use.domains import get_domain
+from evaluation.tool_use.verify import contains, diff_dbs, normalise, public_verdict, replay, verify_rollout
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,37 @@ def test_forbidden_action_is_called_out(tasks):
     explained = verify_rollout(record.input["domain"], record.input["db_seed"], untouched,
                                [f"Sorry, I cannot: {record.reference['expected_outputs'][0]}."], record.reference)
     assert explained.success
+
+
+def _infeasible(tasks, domain, keyword):
+    return next(r for r in tasks["infeasible"] if r.input["domain"] == domain and r.reference["expected_outputs"] == [keyword])
+
+
+@pytest.mark.parametrize("domain,keyword,explanation", [
+    ("bank", "60 days", "That charge is outside our 60-day dispute window, so I can't open a dispute."),
+    ("retail", "pending", "I can't cancel that order: it has already shipped."),
+    ("retail", "30 days", "It was delivered more than thirty days ago, so the return window has closed."),
+    ("bank", "zero balance", "I can't close it while it still has money in it; please move the funds out first."),
+])
+def test_infeasible_accepts_the_specific_reason_in_other_words(tasks, domain, keyword, explanation):
+    record = _infeasible(tasks, domain, keyword)
+    untouched = replay(domain, record.input["db_seed"], [])
+    assert verify_rollout(domain, record.input["db_seed"], untouched, [explanation], record.reference).success
+
+
+def test_infeasible_refusals_without_the_reason_or_with_every_reason_fail(tasks):
+    record = _infeasible(tasks, "retail", "pending")
+    seed, reference = record.input["db_seed"], record.reference
+    untouched = replay("retail", seed, [])
+    policy = get_domain("retail").policy
+    bare = verify_rollout("retail", seed, untouched, ["Sorry, I cannot do that."], reference)
+    assert not bare.success and "states the reason" in bare.failure_reason
+    pasted = verify_rollout("retail", seed, untouched, ["Sorry, I cannot do that. Our policy:\n" + policy.text], reference)
+    assert not pasted.success and pasted.refusal_problem
+    listed = " ".join(rule.message for rule in policy.rules)
+    assert verify_rollout("retail", seed, untouched, [f"Sorry, I cannot do that. {listed}"], reference).refusal_problem == \
+        "a message names several policy rules"
+    # The reason in one message and every reason in another: the shotgun still fails.
+    assert not verify_rollout("retail", seed, untouched, ["It is not pending any more.", listed], reference).success
+    public = public_verdict({**bare.as_prediction(), "stop_reason": "user_stop"})
+    assert public["refusal_problem"] and "pending" not in json.dumps(public)

@@ -62,29 +62,46 @@ def _outside_window(db: DB, args: dict[str, Any]) -> bool:
 
 
 ORDER = (("orders", "order_id"),)
+_NOT = r"(is not|isn t|was not|wasn t|has not|hasn t|have not|haven t|not) (been |yet )?"
+# Reasons in other words (regular expressions over normalised text; see ``Rule.reasons``).
+NOT_PENDING = (r"\bpending\b", _NOT + r"pending", r"already (been )?(shipped|delivered|cancelled|processed|sent)",
+               r"(has|have|had) (already )?(been )?(shipped|delivered|cancelled)", r"only pending orders")
+NOT_DELIVERED = (_NOT + r"(delivered|arrived|received)", r"only (items (of|from) )?delivered (orders|items)", r"(is|it s) still (pending|processing|in transit|on its way)",
+                 r"(has|have) not arrived", r"hasn t arrived", r"was cancelled", r"(is|has been) cancelled")
+WINDOW = (r"(?<![\w.])30[- ]days?", r"thirty[- ]days?", r"(return|exchange) (window|period)", r"more than (a|one) month", r"too long ago",
+          r"(window|deadline) (has )?(passed|expired|closed)")
 
 RULES = (
     Rule("cancel_order", "pending", "Only orders that are still pending can be cancelled.", ORDER,
-         lambda db, a: _order(db, a)["status"] != "pending"),
+         lambda db, a: _order(db, a)["status"] != "pending", NOT_PENDING),
     Rule("update_order_address", "pending", "Only pending orders can have their shipping address changed.", ORDER,
-         lambda db, a: _order(db, a)["status"] != "pending"),
+         lambda db, a: _order(db, a)["status"] != "pending", NOT_PENDING),
     Rule("return_items", "delivered", "Only delivered orders can be returned.", ORDER,
-         lambda db, a: _order(db, a)["status"] != "delivered"),
-    Rule("return_items", "30 days", f"Returns are only accepted within {RETURN_WINDOW_DAYS} days of delivery.", ORDER, _outside_window),
+         lambda db, a: _order(db, a)["status"] != "delivered", NOT_DELIVERED),
+    Rule("return_items", "30 days", f"Returns are only accepted within {RETURN_WINDOW_DAYS} days of delivery.", ORDER, _outside_window,
+         WINDOW),
     Rule("return_items", "original payment method",
          "Refunds can only go to the original payment method or to a gift card.", ORDER,
-         lambda db, a: a["refund_method_id"] != _order(db, a)["payment_method_id"] and not a["refund_method_id"].startswith("gift_card_")),
+         lambda db, a: a["refund_method_id"] != _order(db, a)["payment_method_id"] and not a["refund_method_id"].startswith("gift_card_"),
+         (r"original payment method", r"original (payment|card)", r"(paid|pay) with", r"only (go|be refunded|be sent) (back )?to",
+          r"same (card|payment method) (you|it was) (paid|used)")),
     Rule("exchange_item", "delivered", "Only items of delivered orders can be exchanged.", ORDER,
-         lambda db, a: _order(db, a)["status"] != "delivered"),
-    Rule("exchange_item", "30 days", f"Exchanges are only accepted within {RETURN_WINDOW_DAYS} days of delivery.", ORDER, _outside_window),
+         lambda db, a: _order(db, a)["status"] != "delivered", NOT_DELIVERED),
+    Rule("exchange_item", "30 days", f"Exchanges are only accepted within {RETURN_WINDOW_DAYS} days of delivery.", ORDER, _outside_window,
+         WINDOW),
     Rule("exchange_item", "same product", "An item can only be exchanged for a variant of the same product.",
          (("items", "item_id"), ("items", "new_item_id")),
-         lambda db, a: db["items"][a["item_id"]]["product_id"] != db["items"][a["new_item_id"]]["product_id"]),
+         lambda db, a: db["items"][a["item_id"]]["product_id"] != db["items"][a["new_item_id"]]["product_id"],
+         (r"same product", r"different product", r"another product", r"same (kind of )?(item|article|model)", r"not a variant of")),
     Rule("exchange_item", "out of stock", "The requested variant is out of stock, so it cannot be exchanged for.",
          (("items", "new_item_id"),),
-         lambda db, a: not db["items"][a["new_item_id"]]["available"]),
+         lambda db, a: not db["items"][a["new_item_id"]]["available"],
+         (r"out of stock", r"not (currently )?(in stock|available)", r"isn t (currently )?(in stock|available)", r"unavailable", r"sold out",
+          r"no (stock|longer available)")),
     Rule("set_default_payment_method", "gift card", "Gift cards cannot be the default payment method.", (),
-         lambda db, a: a["payment_method_id"].startswith("gift_card_")),
+         lambda db, a: a["payment_method_id"].startswith("gift_card_"),
+         (r"gift cards? (can not|cannot|can t|are not|aren t|is not|isn t|may not) (be )?(used |set |allowed )?(as )?(the |a |your )?default",
+          r"default .{0,40}(can not|cannot|can t) be a gift card")),
 )
 
 POLICY = Policy(TEXT, RULES)
