@@ -114,7 +114,7 @@ def main() -> None:
         evaluator = evaluator_for(submission)
         rows = {r.id: _as_instance(r) for r in TaskInstance.objects.filter(id__in={k[0] for k in keys[:200]})}
         items = [WorkItem(rows[i], scenario, trial) for i, scenario, trial in keys[:200]]
-        with client_for(submission.model) as client:
+        with client_for(submission.model, 1) as client:
             profiler.enable()
             for item in items:
                 persist(submission.id, evaluator, item, evaluate_one(evaluator, client, item))

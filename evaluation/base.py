@@ -17,6 +17,9 @@ from evaluation.client import EndpointClient
 
 # The scores of a submission across its scenarios (a macro average), next to the per-scenario ones.
 OVERALL = "overall"
+# The error code of an outcome that failed because the benchmark's own endpoint (an LLM user simulator or
+# judge) failed: an evaluation error, left out of the model's scores and reported apart.
+SIMULATOR_ERROR = "simulator_error"
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,7 @@ def dispatch(submission_id: int) -> bool:
 
     try:
         if app.conf.task_always_eager:  # tests and local debugging: run it here, as ``delay`` would
+            app.autodiscover_tasks(["worker"], force=True)  # a web process has not loaded the task modules
             app.tasks[START_TASK].apply(args=[submission_id])
         else:
             app.send_task(START_TASK, args=[submission_id])

@@ -123,7 +123,7 @@ def test_dead_endpoint_stops_the_batch_and_resume_finishes(toy_benchmark, fault_
     submission = run_all(submission)
     assert submission.status == Submission.Status.FAILED
     assert submission.error_code == "endpoint_server_error"
-    assert "3 endpoint errors in a row" in submission.error_message and "re-run" in submission.error_message
+    assert "3 errors of the endpoint in a row" in submission.error_message and "re-run" in submission.error_message
     # Four successes, then two errors recorded before the third in a row tripped the breaker.
     assert InstanceResult.objects.filter(submission=submission, error_code="").count() == 4
     assert submission.progress_done == 6 and submission.error_count == 2
@@ -227,7 +227,7 @@ def test_a_hanging_endpoint_trips_the_breaker_after_a_few_timeouts(toy_benchmark
     submission = run_all(submission)
     codes = list(InstanceResult.objects.filter(submission=submission).values_list("error_code", flat=True))
     assert submission.status == Submission.Status.FAILED and submission.error_code == "endpoint_timeout", codes
-    assert f"{lifecycle.MAX_CONSECUTIVE_TIMEOUTS} endpoint timeouts in a row" in submission.error_message
+    assert f"{lifecycle.MAX_CONSECUTIVE_TIMEOUTS} timeouts of the endpoint in a row" in submission.error_message
 
 
 @pytest.mark.django_db
@@ -254,3 +254,22 @@ def test_secrets_in_an_evaluator_config_are_stored_encrypted(toy_benchmark, adde
     assert "sk-simulator-secret" not in str(stored)
     assert stored["evaluator_config"]["user_endpoint"]["api_key_encrypted"]
     assert evaluator_for(Submission.objects.get(id=submission.id)).config == config
+
+
+@pytest.mark.parametrize("code", sorted(lifecycle.FAULTS_OF_EVERY_ITEM))
+def test_faults_every_item_would_meet_trip_the_breaker_at_once(code):
+    from evaluation.base import Outcome
+
+    breaker = lifecycle.Breaker()
+    assert breaker.record(Outcome(error_code=code, error="the endpoint refused the API key"))
+    assert breaker.code() == f"endpoint_{code}" and breaker.message().startswith("Stopped at the first error of the endpoint")
+
+
+def test_a_failing_simulator_is_reported_as_the_benchmark_s_not_the_model_s():
+    from evaluation.base import Outcome
+
+    breaker = lifecycle.Breaker()
+    tripped = [breaker.record(Outcome(error_code=lifecycle.SIMULATOR_ERROR, error="user simulator: HTTP 503"))
+               for _ in range(lifecycle.MAX_CONSECUTIVE_ENDPOINT_ERRORS)]
+    assert tripped == [False] * (lifecycle.MAX_CONSECUTIVE_ENDPOINT_ERRORS - 1) + [True]
+    assert breaker.code() == "simulator_error" and "user simulator or judge" in breaker.message()

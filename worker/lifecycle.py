@@ -22,11 +22,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from evaluation.base import Evaluator, Instance, Outcome
+from evaluation.base import SIMULATOR_ERROR, Evaluator, Instance, Outcome
 from evaluation.client import EndpointClient, EndpointConfig
 from evaluation.errors import CodedError
 from evaluation.runner import WorkItem, run_items
-from leaderboard.endpoints import EndpointRejected, probe
+from leaderboard.endpoints import EndpointRejected, address_policy_from_settings, probe
 from leaderboard.models import InstanceResult, ModelEntry, Submission, TaskInstance
 from leaderboard.submissions import dispatch
 from worker.scoring import evaluator_for, finalize
@@ -38,9 +38,12 @@ Dispatcher = Callable[[Submission, list[list[WorkKey]]], None]
 
 # After this many endpoint faults in a row a batch stops and the submission fails with the fault's
 # message, instead of retrying every remaining instance against a dead endpoint. Timeouts trip sooner:
-# each one has already cost the per-item deadline.
+# each one has already cost the per-item time budget. Faults that every item would meet alike (a refused
+# key or address, a redirect, a wrong path) trip at once. A failing user simulator or judge is counted
+# apart: it is the benchmark's endpoint, not the model's.
 MAX_CONSECUTIVE_ENDPOINT_ERRORS = 20
 MAX_CONSECUTIVE_TIMEOUTS = 3
+FAULTS_OF_EVERY_ITEM = frozenset({"auth", "not_found", "address_refused", "redirect"})
 # Seconds between a batch's heartbeats (which double as its check for cancellation).
 HEARTBEAT_INTERVAL = 2.0
 # A submission whose workers died is resumed this many times by the reaper, then failed.
@@ -50,7 +53,7 @@ MAX_AUTO_RESUMES = 3
 # --- building the parts ------------------------------------------------------------------------------
 
 
-def client_for(model: ModelEntry) -> EndpointClient:
+def client_for(model: ModelEntry, concurrency: int) -> EndpointClient:
     return EndpointClient(
         EndpointConfig(
             base_url=model.base_url,
@@ -58,6 +61,8 @@ def client_for(model: ModelEntry) -> EndpointClient:
             api_key=model.api_key,
             timeout=settings.ACTBOARD_ENDPOINT_TIMEOUT,
             params=dict(model.generation_params or {}),
+            address_policy=address_policy_from_settings(),  # checked at every connect: no rebinding inside
+            pool_size=max(concurrency, 1),
         )
     )
 
@@ -157,23 +162,33 @@ class Breaker:
 
     def record(self, outcome: Outcome) -> bool:
         """Count an outcome; True when the breaker has just tripped."""
-        if not outcome.error_code or outcome.error_code == "internal":
+        code = outcome.error_code
+        if not code or code == "internal":
             self.errors_in_a_row = self.timeouts_in_a_row = 0
             return False
         self.errors_in_a_row += 1
-        self.timeouts_in_a_row = self.timeouts_in_a_row + 1 if outcome.error_code in ("timeout", "deadline") else 0
-        if self.tripped_by is None and (self.errors_in_a_row >= MAX_CONSECUTIVE_ENDPOINT_ERRORS
+        self.timeouts_in_a_row = self.timeouts_in_a_row + 1 if code == "timeout" else 0
+        if self.tripped_by is None and (code in FAULTS_OF_EVERY_ITEM or self.errors_in_a_row >= MAX_CONSECUTIVE_ENDPOINT_ERRORS
                                         or self.timeouts_in_a_row >= MAX_CONSECUTIVE_TIMEOUTS):
             self.tripped_by = outcome
             return True
         return False
 
+    def code(self) -> str:
+        assert self.tripped_by is not None
+        code = self.tripped_by.error_code
+        return code if code == SIMULATOR_ERROR else "endpoint_" + code
+
     def message(self) -> str:
         assert self.tripped_by is not None
-        what = (f"{self.timeouts_in_a_row} endpoint timeouts" if self.timeouts_in_a_row >= MAX_CONSECUTIVE_TIMEOUTS
-                else f"{self.errors_in_a_row} endpoint errors")
-        return (f"Stopped after {what} in a row: {self.tripped_by.error}. "
-                "Finished results are kept; re-run the submission to resume.")
+        whose = "the benchmark's user simulator or judge" if self.tripped_by.error_code == SIMULATOR_ERROR else "the endpoint"
+        if self.tripped_by.error_code in FAULTS_OF_EVERY_ITEM:
+            what = f"Stopped at the first error of {whose}, which every item would meet"
+        elif self.timeouts_in_a_row >= MAX_CONSECUTIVE_TIMEOUTS:
+            what = f"Stopped after {self.timeouts_in_a_row} timeouts of {whose} in a row"
+        else:
+            what = f"Stopped after {self.errors_in_a_row} errors of {whose} in a row"
+        return f"{what}: {self.tripped_by.error}. Finished results are kept; re-run the submission to resume."
 
 
 def _as_instance(row: TaskInstance) -> Instance:
@@ -213,14 +228,14 @@ def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[
         nonlocal stored, stopped
         if breaker.record(outcome) and not stopped:
             stopped = True
-            Submission.objects.fail(submission_id, "endpoint_" + outcome.error_code, breaker.message())
+            Submission.objects.fail(submission_id, breaker.code(), breaker.message())
         if stopped and outcome.error_code:
             return  # not a verdict on the model: the endpoint was down; these items re-run on resume
         if persist(submission_id, evaluator, item, outcome):
             stored += 1
         on_progress()
 
-    with client_for(submission.model) as client:
+    with client_for(submission.model, submission.concurrency) as client:
         run_items(evaluator, client, items, concurrency=submission.concurrency, on_outcome=on_outcome,
                   should_stop=should_stop, poll_seconds=HEARTBEAT_INTERVAL)
     return stored

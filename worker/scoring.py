@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 from django.db import transaction
 
-from evaluation.base import OVERALL, Evaluator, Instance, ResultRow, ScoreValue
+from evaluation.base import OVERALL, SIMULATOR_ERROR, Evaluator, Instance, ResultRow, ScoreValue
 from evaluation.registry import get_evaluator_class
 from leaderboard.crypto import unseal
 from leaderboard.models import Benchmark, InstanceResult, Score, Submission
@@ -108,12 +108,20 @@ def finalize(submission_id: int) -> bool:
         Submission.objects.fail(submission_id, "scoring_failed", f"Scoring failed: {exc!r}")
         return True
     code, summary = error_summary(submission)
-    errors = InstanceResult.objects.filter(submission=submission).exclude(error_code="").count()
+    failed = InstanceResult.objects.filter(submission=submission).exclude(error_code="")
+    errors, simulator_errors = failed.count(), failed.filter(error_code=SIMULATOR_ERROR).count()
     total = submission.progress_total
     if total and errors == total:
         Submission.objects.fail(submission_id, code, f"All {total} evaluations failed: {summary}")
     else:
-        note = f"{errors} of {total} evaluations failed and count as wrong: {summary}" if errors else ""
+        # The model's endpoint failing is a verdict on the model; the benchmark's simulator failing is not.
+        notes = []
+        if errors - simulator_errors:
+            notes.append(f"{errors - simulator_errors} of {total} evaluations failed and count as wrong")
+        if simulator_errors:
+            notes.append(f"{simulator_errors} of {total} could not be evaluated (the benchmark's user simulator or judge "
+                         "failed) and are left out of the scores")
+        note = f"{'; '.join(notes)}: {summary}" if notes else ""
         if Submission.objects.finish(submission_id, code, note):
             Benchmark.touch_boards([submission.benchmark_id])
     return True

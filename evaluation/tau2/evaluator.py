@@ -16,7 +16,7 @@ import threading
 from typing import Any, ClassVar
 
 from datasets.tau2.bundle import SCENARIOS, task_json
-from evaluation.base import Evaluator, Instance, Outcome, ResultRow, ScoreValue
+from evaluation.base import SIMULATOR_ERROR, Evaluator, Instance, Outcome, ResultRow, ScoreValue
 from evaluation.client import EndpointClient
 from evaluation.tau2.environment import load_environment
 from evaluation.tau2.episode import run_trial
@@ -26,7 +26,6 @@ from evaluation.tau2.tasks import Task
 from evaluation.tau2.user import LLMConfig, LLMUserSimulator, SimulatorError
 from evaluation.tool_use.evaluator import ToolUseEvaluator
 
-SIMULATOR_ERROR = "simulator_error"
 DEFAULTS: dict[str, Any] = {"max_turns": 20, "max_steps": 40, "max_errors": 10, "judge": None}
 
 
@@ -64,15 +63,17 @@ class Tau2Evaluator(Evaluator):
         # The agent's steps plus one simulator call per user turn (the judge's one call fits in the margin).
         return int(self.config["max_steps"]) + int(self.config["max_turns"])
 
-    def grader(self, domain: str) -> Grader:
-        """One grader per domain, shared by the threads of a batch (it caches each task's gold replay)."""
+    def grader(self, domain: str, address_policy: AddressPolicy = UNRESTRICTED) -> Grader:
+        """One grader per domain, shared by the threads of a batch (it caches each task's gold replay).
+
+        The judge's endpoint is held to the same address policy as the agent's (the worker's)."""
         with self._lock:
             grader = self._graders.get(domain)
             if grader is None:
                 judge = None
                 if self.judge is not None:
                     config, key = self.judge
-                    judge = NLJudge(EndpointClient(config.endpoint(key)), config)
+                    judge = NLJudge(EndpointClient(config.endpoint(key, address_policy=address_policy)), config)
                 grader = self._graders[domain] = Grader(domain, judge=judge)
                 self._db_hashes[domain] = load_environment(domain).db_hash()
             return grader
@@ -91,13 +92,13 @@ class Tau2Evaluator(Evaluator):
 
     def run(self, client: EndpointClient, instance: Instance, scenario: str, trial: int) -> Outcome:
         domain = instance.input["domain"]
-        grader = self.grader(domain)
+        grader = self.grader(domain, client.config.address_policy)
         if instance.input.get("db_hash") not in (None, self._db_hashes[domain]):
             raise ValueError(f"task {instance.key}: the hosted {domain} database is not the one the task was imported on")
         task = self.task(instance)
         if "NL_ASSERTION" in task.reward_basis and task.evaluation_criteria and task.evaluation_criteria.nl_assertions and self.judge is None:
             return Outcome(error_code=SIMULATOR_ERROR, error=f"task {instance.key} is graded on NL assertions and the benchmark has no judge configured")
-        with EndpointClient(self.user.endpoint(self._user_key)) as user_client:
+        with EndpointClient(self.user.endpoint(self._user_key, address_policy=client.config.address_policy)) as user_client:
             simulator = LLMUserSimulator(user_client, task, self.user, max_turns=int(self.config["max_turns"]))
             try:
                 result = run_trial(client, grader, task, simulator,
