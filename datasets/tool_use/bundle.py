@@ -23,6 +23,26 @@ SCENARIO_INFO = {
     "changing": ("Changing", "The user switches to a new goal at the first confirmation; only the final goal may persist."),
     "infeasible": ("Infeasible", "The request breaks a policy rule; the agent must refuse and say why."),
 }
+# pass^1 on the bundled test split, one trial per task, scripted user (tests/tool_use/test_adversarial.py
+# asserts the ordering; rerun it after regenerating the data and update these figures).
+ROBUSTNESS = {
+    "reference agent": (1.00, 1.00, 1.00, 1.00),
+    "naive agent": (1.00, 0.45, 0.00, 0.00),
+    "scenario prober": (0.00, 0.00, 0.00, 0.00),  # hedge + confirmation request; refuses if the user insists
+    "policy paster": (0.00, 0.00, 0.00, 0.00),  # refuses, pasting the policy
+    "shotgun asker": (1.00, 0.45, 0.00, 0.00),  # asks for every fact at once, then acts
+    "stall-then-act": (1.00, 0.45, 0.00, 0.00),  # a non-committal line, then acts unconfirmed
+    "refuse-everything": (0.00, 0.00, 0.00, 0.00),  # refuses without a reason
+}
+
+
+def robustness_note() -> str:
+    figures = "; ".join(f"{agent} {'/'.join(f'{v:.2f}' for v in row)}" for agent, row in ROBUSTNESS.items())
+    return ("Robustness check: the scripted user answers a refusal or a confirmation request alike in every scenario, "
+            "and agents that game the benchmark score at most the naive agent's pass^1 in every scenario "
+            f"(pass^1 on the test split, {'/'.join(SCENARIOS)}: {figures}).")
+
+
 INPUT_FIELDS = ("domain", "db_seed", "initial_db_hash", "user", "instruction", "script")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -135,11 +155,12 @@ def load_splits(root: str | Path = DATA_DIR) -> BenchmarkData:
             "Tool-calling agents in customer-service workflows (an online shop and a bank) under realistic "
             "intents: standard, ambiguous, changing and infeasible requests. Tasks are generated from explored "
             "tool trajectories and verified by replay; an episode succeeds when the final database hash equals "
-            "the gold one and the agent told the user every expected output. Metric: pass^k."
+            "the gold one and the agent told the user every expected output; an infeasible task also needs a refusal "
+            "stating the specific reason. Metric: pass^k. " + robustness_note()
         ),
         scenarios=[ScenarioInfo(s, *SCENARIO_INFO[s]) for s in SCENARIOS],
         splits=[SplitData(s, per_split[s], labels_hidden=(s == "test")) for s in SPLITS],
-        extra={"domains": manifests},
+        extra={"domains": manifests, "robustness": {"scenarios": list(SCENARIOS), "pass_1": {a: list(r) for a, r in ROBUSTNESS.items()}}},
     )
 
 

@@ -32,7 +32,7 @@ _CONFIRMATION = re.compile(
     r"\b(confirm|proceed|go ahead|shall i|should i|do you want me to|would you like me to|want me to|"
     r"is that (right|correct|ok|okay)|does that (look|sound) (right|good|ok|okay)|ok to|okay to|may i|can i go ahead)\b")
 _REFUSAL = re.compile(
-    r"\b(cannot|can ?not|can't|unable|not able to|not be able|not allowed|not possible|not permitted|won't be able|"
+    r"\b(cannot|can ?not|can't|unable|not able to|not be able|not (be )?allowed|not (be )?possible|not (be )?permitted|won't be able|"
     r"unfortunately|i'm afraid|i am afraid|not eligible|no longer eligible)\b")
 _ASKING = re.compile(r"\b(please (tell|provide|share|let me know|specify)|let me know|could you (tell|provide|share|specify))\b")
 
