@@ -143,6 +143,26 @@ def read_task_folder(folder: str | Path, domain: str | None = None) -> TaskSet:
     return TaskSet(domain, by_scenario, splits, db_hash)
 
 
+def write_task_folder(task_set: TaskSet, folder: str | Path) -> list[Path]:
+    """Write a task set in the layout ``read_task_folder`` reads: ``tasks_<type>.json`` per scenario and
+    ``split_tasks.json``; reading the folder back gives the same tasks and splits. Returns the files."""
+    from evaluation.tau2.replay import read_domain_tasks
+    from evaluation.tau2.tasks import write_tasks
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scenario, tasks in task_set.tasks.items():
+        stream = io.StringIO(json.dumps([task for _, task in tasks]))
+        stream.name = f"tasks_{scenario}.json"
+        path = out / stream.name
+        write_tasks(read_domain_tasks(task_set.domain, stream), path)  # checked on the way out, as on the way in
+        written.append(path)
+    split_path = out / SPLIT_FILE
+    split_path.write_text(json.dumps(task_set.splits, indent=4) + "\n", encoding="utf-8")
+    return [*written, split_path]
+
+
 def to_instance(domain: str, scenario: str, task_id: str, task: dict[str, Any], db_hash: str) -> InstanceRecord:
     """Input: the task as the episode needs it; reference: its grading parts."""
     agent_side = {k: v for k, v in task.items() if k != "evaluation_criteria"}

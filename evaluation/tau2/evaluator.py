@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from datasets.tau2.bundle import SCENARIOS, task_json
 from evaluation.base import SIMULATOR_ERROR, Evaluator, Instance, Outcome, ResultRow, ScoreValue
 from evaluation.client import EndpointClient
+from evaluation.netguard import UNRESTRICTED, AddressPolicy
 from evaluation.tau2.environment import load_environment
 from evaluation.tau2.episode import run_trial
 from evaluation.tau2.grading import Grade, Grader, NLJudge

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from leaderboard.models import Benchmark, Submission
-from leaderboard.sft import sft_lines
+from leaderboard.sft import TOOL_USE_KINDS, sft_lines
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", "-o", help="file to write (default: standard output)")
 
     def handle(self, *args, **o):
-        if o["benchmark"] and not Benchmark.objects.filter(slug=o["benchmark"], kind="tool_use").exists():
+        if o["benchmark"] and not Benchmark.objects.filter(slug=o["benchmark"], kind__in=TOOL_USE_KINDS).exists():
             raise CommandError(f"no tool-use benchmark '{o['benchmark']}'")
         if o["submission"] and not Submission.objects.filter(id=o["submission"]).exists():
             raise CommandError(f"no submission #{o['submission']}")
