@@ -24,3 +24,14 @@ def test_out_of_range_ids_and_pages_are_not_server_errors(client, url):
 def test_api_pages_are_capped(client, toy_benchmark):
     body = client.get(reverse("api-leaderboard", args=[toy_benchmark.slug]), {"limit": 100000}).json()
     assert body["limit"] == 1000
+
+
+@pytest.mark.parametrize("field, value", [("max_instances", 10**12), ("seed", 10**30), ("seed", -1), ("trials", 10**6),
+                                          ("concurrency", 10**9), ("max_tokens", 10**12)])
+def test_submission_numbers_out_of_bounds_are_refused_with_the_field(client, django_user_model, toy_benchmark, field, value):
+    user = django_user_model.objects.create_user("bob", password="pw-bob-123")
+    client.force_login(user)
+    body = {"benchmark": toy_benchmark.slug, "name": "m", "base_url": "http://127.0.0.1:9/v1", "model_id": "m", field: value}
+    response = client.post(reverse("api-submissions"), body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"].startswith(f"{field}: Ensure this value is")
