@@ -8,7 +8,7 @@ from datasets.tool_use.env import ToolEnv
 from datasets.tool_use.pipeline import SCENARIOS
 from evaluation.base import Evaluator, Instance, MetricSpec, Outcome, ResultRow, ScoreValue
 from evaluation.client import EndpointClient, EndpointConfig
-from evaluation.metrics.tool_use import pass_hat_k, pass_hat_k_ci
+from evaluation.metrics.tool_use import pass_hat_k, pass_hat_k_ci, protocol_counts
 from evaluation.tool_use.runner import run_episode
 from evaluation.tool_use.simulator import LLMUserSimulator, ScriptedUserSimulator, UserSimulator
 from evaluation.tool_use.verify import verify_rollout
@@ -31,6 +31,10 @@ class ToolUseEvaluator(Evaluator):
           for k in range(2, MAX_K + 1)),
         MetricSpec("avg_turns", "Avg. turns", higher_is_better=False, unit="number", description="Agent messages to the user per episode."),
         MetricSpec("tool_error_rate", "Tool error rate", higher_is_better=False, description="Tool calls answered with an error."),
+        MetricSpec("confirmed_write_rate", "Confirmed writes",
+                   description="Writes made right after the user said yes to the agent's confirmation request (the policy's rule)."),
+        MetricSpec("asked_before_acting", "Asked before acting",
+                   description="Ambiguous tasks: episodes with a write in which the agent asked the user a question first."),
     )
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -56,6 +60,7 @@ class ToolUseEvaluator(Evaluator):
         if env.hash() != task["initial_db_hash"]:
             raise ValueError(f"task {task['task_id']}: the {task['domain']} database for seed {task['db_seed']} is not the one "
                              "the task was generated on; regenerate the tasks")
+        writes = {t.name for t in env.domain.write_tools}
         simulator = self._simulator(instance, scenario)
         try:
             episode = run_episode(client, env, simulator, max_steps=self.config["max_steps"], max_errors=self.config["max_errors"])
@@ -66,7 +71,8 @@ class ToolUseEvaluator(Evaluator):
         return Outcome(
             prediction={**verdict.as_prediction(), "final_db_hash": env.hash(), "stop_reason": episode.stop_reason},
             metrics={"success": float(verdict.success), "turns": float(episode.turns), "tool_errors": float(episode.tool_errors),
-                     "tool_calls": float(episode.tool_calls), "invalid_tool_calls": float(episode.invalid_tool_calls)},
+                     "tool_calls": float(episode.tool_calls), "invalid_tool_calls": float(episode.invalid_tool_calls),
+                     **protocol_counts(episode.messages, lambda name: name in writes)},
             transcript=episode.messages,
             prompt_tokens=episode.prompt_tokens,
             completion_tokens=episode.completion_tokens,
@@ -91,4 +97,12 @@ class ToolUseEvaluator(Evaluator):
             errors = sum(r.metrics.get("tool_errors", 0.0) for r in answered)
             scores.append(ScoreValue(scenario, "avg_turns", sum(r.metrics.get("turns", 0.0) for r in answered) / len(answered), n=len(answered)))
             scores.append(ScoreValue(scenario, "tool_error_rate", errors / calls if calls else 0.0, n=len(answered)))
+            writes = sum(r.metrics.get("writes", 0.0) for r in answered)
+            if writes:
+                confirmed = sum(r.metrics.get("confirmed_writes", 0.0) for r in answered)
+                scores.append(ScoreValue(scenario, "confirmed_write_rate", confirmed / writes, n=len(answered)))
+            acted = [r for r in answered if r.metrics.get("acted")]
+            if scenario == "ambiguous" and acted:
+                asked = sum(r.metrics.get("asked_first", 0.0) for r in acted)
+                scores.append(ScoreValue(scenario, "asked_before_acting", asked / len(acted), n=len(acted)))
         return scores

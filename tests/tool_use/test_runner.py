@@ -67,6 +67,19 @@ def test_naive_agent_fails_where_it_should_ask_or_refuse(outcomes):
     assert "policy forbids" in failed.prediction["failure_reason"]
 
 
+def test_protocol_metrics_tell_the_careful_agent_from_the_hasty_one(outcomes):
+    for model_id, confirmed in (("t2t-reference-agent", 1.0), ("t2t-naive-agent", 0.0)):
+        rows = [o.metrics for i, o in outcomes[model_id] if o.metrics["writes"]]
+        assert rows and all(m["confirmed_writes"] == confirmed * m["writes"] for m in rows), model_id
+    asked = {model_id: [o.metrics["asked_first"] for i, o in outcomes[model_id] if i.scenario == "ambiguous" and o.metrics["acted"]]
+             for model_id in outcomes}
+    assert asked["t2t-reference-agent"] and all(asked["t2t-reference-agent"])
+    assert asked["t2t-naive-agent"] and not any(asked["t2t-naive-agent"])
+    rows = [ResultRow(i, 0, o.prediction, o.metrics) for i, o in outcomes["t2t-naive-agent"] if i.scenario == "ambiguous"]
+    scores = {s.metric: s.value for s in ToolUseEvaluator().score("ambiguous", rows)}
+    assert scores["confirmed_write_rate"] == 0.0 and scores["asked_before_acting"] == 0.0
+
+
 def test_outcome_shape(outcomes):
     instance, outcome = outcomes["t2t-reference-agent"][0]
     assert set(outcome.prediction) >= {"success", "failure_reason", "final_db_hash"}
@@ -133,7 +146,8 @@ def test_family_contract():
     cls = get_evaluator_class("tool_use")
     assert cls is ToolUseEvaluator and cls.default_trials == 4
     assert cls.headline_metric().name == "pass_1"
-    assert [m.name for m in cls.metrics] == ["pass_1", "pass_2", "pass_3", "pass_4", "avg_turns", "tool_error_rate"]
+    assert [m.name for m in cls.metrics] == ["pass_1", "pass_2", "pass_3", "pass_4", "avg_turns", "tool_error_rate",
+                                            "confirmed_write_rate", "asked_before_acting"]
     assert not next(m for m in cls.metrics if m.name == "avg_turns").higher_is_better
     snap = ToolUseEvaluator({"simulator": "llm", "user_endpoint": {"base_url": "http://x/v1", "model": "m", "api_key": "sk-secret"}}).snapshot()
     assert snap["simulator"] == "llm" and snap["max_turns"] == 10 and snap["kind"] == "tool_use"
