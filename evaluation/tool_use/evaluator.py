@@ -8,6 +8,7 @@ from datasets.tool_use.env import ToolEnv
 from datasets.tool_use.pipeline import SCENARIOS
 from evaluation.base import Evaluator, Instance, MetricSpec, Outcome, ResultRow, ScoreValue
 from evaluation.client import EndpointClient, EndpointConfig
+from evaluation.netguard import AddressPolicy
 from evaluation.metrics.tool_use import pass_hat_k, pass_hat_k_ci, protocol_counts
 from evaluation.tool_use.runner import run_episode
 from evaluation.tool_use.simulator import LLMUserSimulator, ScriptedUserSimulator, UserSimulator
@@ -48,9 +49,10 @@ class ToolUseEvaluator(Evaluator):
         # The agent's steps, plus one simulator call per turn when the user is an LLM.
         return int(self.config["max_steps"]) + (int(self.config["max_turns"]) if self.config["simulator"] == "llm" else 0)
 
-    def _simulator(self, instance: Instance, scenario: str) -> UserSimulator:
+    def _simulator(self, instance: Instance, scenario: str, address_policy: AddressPolicy) -> UserSimulator:
         if self.config["simulator"] == "llm":
-            endpoint = EndpointConfig(**self.config["user_endpoint"])
+            # The simulator's endpoint is held to the same address rules as the model's.
+            endpoint = EndpointConfig(**self.config["user_endpoint"], address_policy=address_policy)
             return LLMUserSimulator(EndpointClient(endpoint), instance.input, max_turns=self.config["max_turns"])
         return ScriptedUserSimulator(instance.input, instance.reference, scenario, max_turns=self.config["max_turns"])
 
@@ -61,7 +63,7 @@ class ToolUseEvaluator(Evaluator):
             raise ValueError(f"task {task['task_id']}: the {task['domain']} database for seed {task['db_seed']} is not the one "
                              "the task was generated on; regenerate the tasks")
         writes = {t.name for t in env.domain.write_tools}
-        simulator = self._simulator(instance, scenario)
+        simulator = self._simulator(instance, scenario, client.config.address_policy)
         try:
             episode = run_episode(client, env, simulator, max_steps=self.config["max_steps"], max_errors=self.config["max_errors"])
         finally:
