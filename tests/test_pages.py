@@ -294,3 +294,13 @@ def test_tool_use_board_orders_by_a_chosen_pass_k(client, boards_with_rows):
     assert 'aria-current="true">pass^3' in ordered
     next_action = client.get("/b/opera-like/")
     assert next_action.status_code == 200 and 'aria-label="Order by pass^k"' not in text(next_action)
+
+
+@pytest.mark.django_db
+def test_the_board_states_what_the_benchmark_is_and_its_robustness_check(client):
+    from datasets.registry import load_bundled
+    from leaderboard.importing import import_benchmark
+
+    benchmark = import_benchmark(load_bundled("trajectory2task"))
+    page = client.get(reverse("leaderboard", args=[benchmark.slug])).content.decode()
+    assert "About this benchmark" in page and "Robustness check: the scripted user answers a refusal" in page
