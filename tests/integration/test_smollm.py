@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from evaluation.baselines import smollm
+from evaluation.client import EndpointClient, EndpointConfig
 from leaderboard.baselines import SMOLLM_EVALUATOR_CONFIG, SMOLLM_GENERATION_PARAMS, register
 from leaderboard.models import InstanceResult, Score, Submission
 from tests.integration.conftest import wait_for
@@ -32,3 +35,14 @@ def test_smollm_answers_through_the_whole_loop(celery_worker_factory, smollm_end
     assert submission.prompt_tokens > 0 and submission.completion_tokens > 0
     assert all(any(turn.get("role") == "assistant" for turn in r.transcript) for r in results)
     assert Score.objects.filter(submission=submission, scenario="overall", metric=benchmark.main_metric).exists()
+
+
+def test_smollm_server_honours_a_json_schema(smollm_endpoint):
+    """Structured outputs: the reply is constrained to the schema, whatever the model would rather say."""
+    schema = {"type": "object", "additionalProperties": False, "required": ["type", "name"],
+              "properties": {"type": {"enum": ["click", "input", "terminate"]}, "name": {"type": "string", "maxLength": 40}}}
+    with EndpointClient(EndpointConfig(smollm_endpoint, smollm.MODEL_ID, timeout=300)) as client:
+        result = client.chat([{"role": "user", "content": "Say hello."}], temperature=0.0, max_tokens=100,
+                             response_format={"type": "json_schema", "json_schema": {"name": "next_action", "schema": schema, "strict": True}})
+    action = json.loads(result.content)
+    assert set(action) == {"type", "name"} and action["type"] in {"click", "input", "terminate"}
