@@ -40,7 +40,8 @@ def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm
         planned += [
             (entry, b, {"max_instances": smollm_max_instances, "concurrency": 1, "trials": 1,
                         "evaluator_config": SMOLLM_EVALUATOR_CONFIG.get(b.kind, {})})
-            for b in Benchmark.objects.all()
+            # A family whose user simulator is not set yet cannot evaluate anything: skip it, not the whole run.
+            for b in Benchmark.objects.all() if b.has_simulator or not b.needs_simulator
         ]
     submissions = []
     for entry, benchmark, options in planned:
