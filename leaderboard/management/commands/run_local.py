@@ -30,7 +30,7 @@ from leaderboard import baselines
 from worker.lifecycle import reap
 
 # How long children get to stop before what is left of them is killed: Ctrl-C answers within 10 s.
-STOP_GRACE_SECONDS = 6.0
+STOP_GRACE_SECONDS = 5.0
 
 
 def free_port() -> int:
