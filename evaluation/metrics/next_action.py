@@ -167,8 +167,8 @@ class _Layout:
 
 
 def _session_stats(predictions: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]]) -> tuple[_Layout, np.ndarray, np.ndarray]:
-    """One encoding pass over the dicts, then per-session sums of every sufficient statistic (and, per
-    session, the index of its first row)."""
+    """One encoding pass over the dicts, then per-session sums of every sufficient statistic (and each
+    row's session code)."""
     try:
         session, n_sessions, ref_type, ref_ct, pred_type, pred_ct, names_equal, k = _encode(predictions, references)
     except (KeyError, TypeError, pa.ArrowException):  # a missing key or an odd value: redo on cleaned copies
@@ -211,9 +211,7 @@ def _session_stats(predictions: Sequence[dict[str, Any]], references: Sequence[d
     pred_buys = count((pred_type == _CLICK) & (pred_ct == purchase)) > 0
     cell = ref_buys.astype(np.int64) * 2 + pred_buys.astype(np.int64)
     layout.block(stats, "out", 4)[np.arange(n_sessions), cell] = 1.0
-    first_rows = np.full(n_sessions, len(session), dtype=np.int64)
-    np.minimum.at(first_rows, session, np.arange(len(session)))
-    return layout, stats, first_rows
+    return layout, stats, session
 
 
 def next_action_scores(
@@ -230,7 +228,7 @@ def next_action_scores(
         return {m: {"value": 0.0, "ci_low": None, "ci_high": None, "n": 0} for m in METRIC_NAMES}
     if clusters is not None and len(clusters) != len(references):
         raise ValueError(f"{len(clusters)} clusters for {len(references)} references")
-    layout, stats, first_rows = _session_stats(predictions, references)
+    layout, stats, session = _session_stats(predictions, references)
     totals = stats.sum(axis=0)
     values = layout.metrics(totals)
     n_sessions = stats.shape[0]
@@ -240,7 +238,11 @@ def next_action_scores(
         "outcome_weighted_f1": n_sessions,
     }
     # Trials of one session are one cluster: resampled together, they do not pass for independent sessions.
-    cluster_stats = stats if clusters is None else cluster_sums(stats, [clusters[i] for i in first_rows])
+    if clusters is None:
+        cluster_stats = stats
+    else:
+        _, first_rows = np.unique(session, return_index=True)  # sessions are coded 0..n-1: row of each's first step
+        cluster_stats = cluster_sums(stats, [clusters[i] for i in first_rows])
     ci = bootstrap_intervals(cluster_stats, layout.metrics, resamples=bootstrap, seed=seed)
     steps = len(references)
     result: dict[str, dict[str, Any]] = {}
