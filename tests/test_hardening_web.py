@@ -140,7 +140,7 @@ def test_public_verdict_keeps_the_agents_side_and_counts_the_rest(forbidden_run)
     assert public["stop_reason"] == "user_stop" and public["forbidden_action_taken"] is True
     assert public["differing_paths"] == [line.split(": ")[0] for line in prediction["db_diff"]]
     assert public["missing_output_count"] == len(record.reference["expected_outputs"])
-    assert "policy forbids" in public["failure_reason"] and "never told the user 1 expected fact" in public["failure_reason"]
+    assert "policy forbids" in public["failure_reason"] and "no message states the reason" in public["failure_reason"]
     text = json.dumps(public)
     assert not [value for value in reference_values(record) if value in text]
 
