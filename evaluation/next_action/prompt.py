@@ -40,7 +40,10 @@ Answer with one JSON object and nothing else:
 
 
 def reply_format() -> dict[str, Any]:
-    """The reply's JSON schema as an OpenAI ``response_format`` (also accepted by vLLM and llama.cpp)."""
+    """The reply's JSON schema as an OpenAI ``response_format`` (also accepted by vLLM and llama.cpp).
+
+    The rationale is capped so that a reply fits in a small ``max_tokens`` (a grammar-constrained reply cut
+    short is as unparsable as a free one)."""
     name = {"type": "string", "minLength": 1}
     actions = [
         {"type": "object", "properties": {"type": {"const": "click"}, "name": name, "click_type": {"enum": list(CLICK_TYPES)}},
@@ -49,7 +52,7 @@ def reply_format() -> dict[str, Any]:
          "required": ["type", "name", "text"], "additionalProperties": False},
         {"type": "object", "properties": {"type": {"const": "terminate"}}, "required": ["type"], "additionalProperties": False},
     ]
-    schema = {"type": "object", "properties": {"rationale": {"type": "string", "maxLength": 300}, "action": {"anyOf": actions}},
+    schema = {"type": "object", "properties": {"rationale": {"type": "string", "maxLength": 160}, "action": {"anyOf": actions}},
               "required": ["rationale", "action"], "additionalProperties": False}
     return {"type": "json_schema", "json_schema": {"name": "next_action", "schema": schema}}
 
