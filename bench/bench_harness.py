@@ -117,11 +117,11 @@ def main() -> None:
         with client_for(submission.model, 1) as client:
             profiler.enable()
             for item in items:
-                persist(submission.id, evaluator, item, evaluate_one(evaluator, client, item))
+                persist(submission.id, evaluator, [(item, evaluate_one(evaluator, client, item))])
             profiler.disable()
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("tottime").print_stats(15)
+        stats.sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "15")))
         print("profile of 200 items, one at a time (the endpoint's sleep shows as waiting in the socket):")
         print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
     endpoint.terminate()

@@ -1,7 +1,8 @@
 """The evaluation engine: runs work items of one benchmark family against one endpoint, concurrently.
 
-It knows nothing about persistence: outcomes are handed to a callback in the calling thread, one at a
-time, as they complete. At most ``concurrency`` items are in flight, so memory stays flat in N.
+It knows nothing about persistence: outcomes are handed to a callback in the calling thread as they
+complete, those that completed together in one call (so the caller can store them in one transaction).
+At most ``concurrency`` items are in flight, so memory stays flat in N.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def run_items(
     items: Iterable[WorkItem],
     *,
     concurrency: int,
-    on_outcome: Callable[[WorkItem, Outcome], None],
+    on_outcomes: Callable[[list[tuple[WorkItem, Outcome]]], None],
     should_stop: Callable[[], bool] = lambda: False,
     poll_seconds: float | None = None,
 ) -> int:
@@ -71,7 +72,6 @@ def run_items(
                 continue
             completed = [(pending.pop(future), future.result()) for future in finished]
             fill()  # refill before reporting: the endpoint stays busy while outcomes are stored
-            for item, outcome in completed:
-                on_outcome(item, outcome)
-                done += 1
+            on_outcomes(completed)
+            done += len(completed)
     return done

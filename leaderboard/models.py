@@ -329,7 +329,11 @@ class Submission(models.Model):
         return list(ids[: self.max_instances] if self.max_instances else ids)
 
     def work_keys(self) -> list[tuple[int, str, int]]:
-        return [(i, scenario, trial) for scenario in self.scenarios for i in self.instance_ids(scenario) for trial in range(self.trials)]
+        """Instance by instance, each with its scenarios and trials side by side: a batch then holds every
+        use of an instance (its page is prepared once), and a partial run advances all scenarios evenly."""
+        members = {scenario: set(self.instance_ids(scenario)) for scenario in self.scenarios}
+        return [(i, scenario, trial) for i in sorted(set().union(*members.values())) for scenario in self.scenarios
+                if i in members[scenario] for trial in range(self.trials)]
 
     def count_work(self) -> int:
         return sum(len(self.instance_ids(s)) for s in self.scenarios) * self.trials

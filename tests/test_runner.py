@@ -45,7 +45,7 @@ def items(n: int) -> list[WorkItem]:
 def test_concurrency_is_bounded_and_every_item_reported():
     evaluator = SlowEvaluator()
     seen = []
-    done = run_items(evaluator, None, items(40), concurrency=5, on_outcome=lambda item, outcome: seen.append(item.instance.key))
+    done = run_items(evaluator, None, items(40), concurrency=5, on_outcomes=lambda done: seen.extend(item.instance.key for item, _ in done))
     assert done == 40 and sorted(seen) == sorted(f"k{i}" for i in range(40))
     assert evaluator.max_in_flight == 5
 
@@ -53,7 +53,7 @@ def test_concurrency_is_bounded_and_every_item_reported():
 def test_endpoint_errors_and_bugs_become_recorded_errors():
     evaluator = SlowEvaluator(fail_keys={"k1"}, crash_keys={"k2"})
     outcomes = {}
-    run_items(evaluator, None, items(4), concurrency=2, on_outcome=lambda item, o: outcomes.__setitem__(item.instance.key, o))
+    run_items(evaluator, None, items(4), concurrency=2, on_outcomes=lambda done: outcomes.update((item.instance.key, o) for item, o in done))
     assert outcomes["k1"].error_code == "timeout" and "within 1 s" in outcomes["k1"].error
     assert outcomes["k2"].error_code == "internal" and "KeyError" in outcomes["k2"].error
     assert outcomes["k0"].error_code == "" and outcomes["k3"].metrics == {"accuracy": 1.0}
@@ -62,7 +62,7 @@ def test_endpoint_errors_and_bugs_become_recorded_errors():
 def test_should_stop_prevents_new_work():
     evaluator = SlowEvaluator()
     seen = []
-    run_items(evaluator, None, items(50), concurrency=2, on_outcome=lambda i, o: seen.append(i), should_stop=lambda: len(seen) >= 6)
+    run_items(evaluator, None, items(50), concurrency=2, on_outcomes=lambda done: seen.extend(i for i, _ in done), should_stop=lambda: len(seen) >= 6)
     assert 6 <= len(seen) <= 8
 
 

@@ -123,33 +123,48 @@ def headline_value(evaluator: Evaluator, outcome: Outcome) -> bool:
     return not outcome.error_code and bool(per_instance)
 
 
-def persist(submission_id: int, evaluator: Evaluator, item: WorkItem, outcome: Outcome) -> bool:
-    """Store one outcome and count it, in one transaction; False if it was already stored (a re-delivered batch)."""
+def _result(submission_id: int, evaluator: Evaluator, item: WorkItem, outcome: Outcome) -> InstanceResult:
+    return InstanceResult(
+        submission_id=submission_id,
+        instance_id=item.instance.id,
+        scenario=item.scenario,
+        trial=item.trial,
+        prediction=outcome.prediction,
+        transcript=outcome.transcript,
+        metrics=outcome.metrics,
+        correct=headline_value(evaluator, outcome),
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        latency_ms=outcome.latency_ms,
+        error_code=outcome.error_code,
+        error_message=outcome.error[:2000],
+    )
+
+
+def persist(submission_id: int, evaluator: Evaluator, done: list[tuple[WorkItem, Outcome]]) -> int:
+    """Store outcomes and count them, in one transaction; return how many were new.
+
+    Outcomes that complete together are written together (one INSERT, one UPDATE), which keeps the
+    per-item cost low at high concurrency. Each is stored as soon as it completes: nothing finished is
+    lost to a crash. If one was already stored (a re-delivered batch racing this one), the group falls
+    back to one transaction per outcome, so the others still land and nothing is counted twice.
+    """
+    if not done:
+        return 0
     try:
         with transaction.atomic():
-            InstanceResult.objects.create(
-                submission_id=submission_id,
-                instance_id=item.instance.id,
-                scenario=item.scenario,
-                trial=item.trial,
-                prediction=outcome.prediction,
-                transcript=outcome.transcript,
-                metrics=outcome.metrics,
-                correct=headline_value(evaluator, outcome),
-                prompt_tokens=outcome.prompt_tokens,
-                completion_tokens=outcome.completion_tokens,
-                latency_ms=outcome.latency_ms,
-                error_code=outcome.error_code,
-                error_message=outcome.error[:2000],
-            )
-            Submission.objects.filter(id=submission_id).update(
-                progress_done=F("progress_done") + 1,
-                error_count=F("error_count") + (1 if outcome.error_code else 0),
-                heartbeat_at=timezone.now(),
-            )
+            InstanceResult.objects.bulk_create([_result(submission_id, evaluator, item, outcome) for item, outcome in done])
+            _count(submission_id, len(done), sum(1 for _, outcome in done if outcome.error_code))
+        return len(done)
     except IntegrityError:
-        return False
-    return True
+        if len(done) == 1:
+            return 0
+    return sum(persist(submission_id, evaluator, [pair]) for pair in done)
+
+
+def _count(submission_id: int, results: int, errors: int) -> None:
+    Submission.objects.filter(id=submission_id).update(
+        progress_done=F("progress_done") + results, error_count=F("error_count") + errors, heartbeat_at=timezone.now())
 
 
 @dataclass
@@ -224,19 +239,21 @@ def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[
             stopped = not Submission.objects.heartbeat(submission_id)
         return stopped
 
-    def on_outcome(item: WorkItem, outcome: Outcome) -> None:
+    def on_outcomes(completed: list[tuple[WorkItem, Outcome]]) -> None:
         nonlocal stored, stopped
-        if breaker.record(outcome) and not stopped:
-            stopped = True
-            Submission.objects.fail(submission_id, breaker.code(), breaker.message())
-        if stopped and outcome.error_code:
-            return  # not a verdict on the model: the endpoint was down; these items re-run on resume
-        if persist(submission_id, evaluator, item, outcome):
-            stored += 1
-        on_progress()
+        kept = []
+        for item, outcome in completed:
+            if breaker.record(outcome) and not stopped:
+                stopped = True
+                Submission.objects.fail(submission_id, breaker.code(), breaker.message())
+            if not (stopped and outcome.error_code):  # after a trip, errors are not a verdict: they re-run on resume
+                kept.append((item, outcome))
+        stored += persist(submission_id, evaluator, kept)
+        for _ in kept:
+            on_progress()
 
     with client_for(submission.model, submission.concurrency) as client:
-        run_items(evaluator, client, items, concurrency=submission.concurrency, on_outcome=on_outcome,
+        run_items(evaluator, client, items, concurrency=submission.concurrency, on_outcomes=on_outcomes,
                   should_stop=should_stop, poll_seconds=HEARTBEAT_INTERVAL)
     return stored
 

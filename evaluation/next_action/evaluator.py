@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 from evaluation.base import Evaluator, Instance, MetricSpec, Outcome, ResultRow, ScoreValue
@@ -10,7 +11,11 @@ from evaluation.client import ChatResult, EndpointClient, EndpointError
 from evaluation.metrics.next_action import is_exact_match, next_action_scores
 from evaluation.next_action.parser import invalid, parse_reply
 from evaluation.next_action.prompt import (DEFAULT_OBSERVATION_CHARS, PROMPT_VERSION, SCENARIOS, build_messages,
-                                           reply_format)
+                                           compact_observation, reply_format)
+
+# Pages shrunk for the prompt, kept for the other scenarios and trials of the same instance (the worker
+# runs those side by side): shrinking a 100K page is most of an item's CPU time.
+PAGE_CACHE_SIZE = 64
 
 
 def rejects_response_format(err: EndpointError) -> bool:
@@ -49,6 +54,21 @@ class NextActionEvaluator(Evaluator):
         super().__init__({"observation_chars": DEFAULT_OBSERVATION_CHARS, "structured_output": False, **(config or {})})
         self._structured = bool(self.config["structured_output"])
         self._lock = threading.Lock()
+        self._pages: OrderedDict[Any, str] = OrderedDict()
+
+    def _page(self, instance: Instance) -> str:
+        """The instance's page as the prompt shows it, shrunk once per instance."""
+        with self._lock:
+            page = self._pages.get(instance.id)
+            if page is not None:
+                self._pages.move_to_end(instance.id)
+                return page
+        page = compact_observation(instance.input.get("observation") or "", int(self.config["observation_chars"]))
+        with self._lock:
+            self._pages[instance.id] = page
+            if len(self._pages) > PAGE_CACHE_SIZE:
+                self._pages.popitem(last=False)
+        return page
 
     def _chat(self, client: EndpointClient, messages: list[dict[str, Any]]) -> tuple[ChatResult, bool]:
         """The endpoint's reply, and whether it was asked for the reply's schema."""
@@ -64,7 +84,9 @@ class NextActionEvaluator(Evaluator):
         return client.chat(messages, **params), False  # EndpointError propagates
 
     def run(self, client: EndpointClient, instance: Instance, scenario: str, trial: int) -> Outcome:
-        messages = build_messages(instance.input, scenario, observation_chars=int(self.config["observation_chars"]))
+        # The shrunk page fits the budget, so build_messages leaves it as it is.
+        messages = build_messages({**instance.input, "observation": self._page(instance)}, scenario,
+                                  observation_chars=int(self.config["observation_chars"]))
         result, structured = self._chat(client, messages)
         prediction = parse_reply(result.content)
         if self.config["structured_output"]:
