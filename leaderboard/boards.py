@@ -18,29 +18,13 @@ from django.core.cache import cache
 from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 
-from evaluation.base import OVERALL, MetricSpec
+from evaluation.base import OVERALL, MetricSpec, ScoreValue
 from evaluation.registry import get_evaluator_class
 from leaderboard.models import Benchmark, InstanceResult, Score, Submission
 
 PASS_K = re.compile(r"^pass_(\d+)$")
 # An upper bound only: entries are replaced as soon as the board's version changes.
 BOARD_CACHE_SECONDS = 3600
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ is ~3x slower, and a board builds thousands
-class Cell:
-    """One score as the pages show it (the fields of ``Score`` that matter, without the ORM cost)."""
-
-    value: float
-    ci_low: float | None = None
-    ci_high: float | None = None
-    n: int = 0
-
-    def overlaps(self, other: "Cell") -> bool | None:
-        """Whether the two 95% intervals overlap; None when either has no interval."""
-        if self.ci_low is None or self.ci_high is None or other.ci_low is None or other.ci_high is None:
-            return None
-        return self.ci_low <= other.ci_high and other.ci_low <= self.ci_high
 
 
 # A leaderboard row carries the few Submission and ModelEntry columns it shows as plain objects: building
@@ -83,7 +67,7 @@ _SUBMISSION_COLUMNS = ("submission__finished_at", "submission__max_instances", "
 class BoardRow:
     rank: int
     submission: BoardSubmission
-    scores: dict[str, Cell] = field(default_factory=dict)
+    scores: dict[str, ScoreValue] = field(default_factory=dict)
     # The headline interval overlaps the leader's: this row is not distinguishable from rank 1.
     near_leader: bool = False
 
@@ -169,7 +153,7 @@ def _ranked(benchmark: Benchmark, scenario: str, *, all_submissions: bool) -> li
     rows = []
     for rank, (sid, v, low, high, n, *rest) in enumerate(columns, start=1):
         model = BoardModel(*rest[: len(_MODEL_COLUMNS)])
-        rows.append(BoardRow(rank, BoardSubmission(sid, model, *rest[len(_MODEL_COLUMNS):]), {headline.name: Cell(v, low, high, n)}))
+        rows.append(BoardRow(rank, BoardSubmission(sid, model, *rest[len(_MODEL_COLUMNS):]), {headline.name: ScoreValue(scenario, headline.name, v, low, high, n)}))
     if rows:
         leader = rows[0].scores[headline.name]
         for row in rows[1:]:
@@ -189,7 +173,7 @@ def fill_scores(rows: list[BoardRow], scenario: str, metrics: Iterable[str] | No
     if metrics is not None:
         scores = scores.filter(metric__in=list(metrics))
     for sid, metric, value, low, high, n in scores.values_list("submission_id", "metric", "value", "ci_low", "ci_high", "n"):
-        by_id[sid].scores[metric] = Cell(value, low, high, n)
+        by_id[sid].scores[metric] = ScoreValue(scenario, metric, value, low, high, n)
 
 
 @dataclass(frozen=True)
@@ -278,27 +262,27 @@ def select(rows: list[BoardRow], query: BoardQuery) -> list[BoardRow]:
     return present + missing
 
 
-def scenario_cells(benchmark: Benchmark, submission_ids: list[int], metric: str) -> dict[int, dict[str, Cell]]:
+def scenario_cells(benchmark: Benchmark, submission_ids: list[int], metric: str) -> dict[int, dict[str, ScoreValue]]:
     """One metric on every scenario tab, for a few submissions (the per-scenario chart)."""
-    out: dict[int, dict[str, Cell]] = {sid: {} for sid in submission_ids}
+    out: dict[int, dict[str, ScoreValue]] = {sid: {} for sid in submission_ids}
     scores = Score.objects.filter(submission_id__in=submission_ids, metric=metric).order_by()
     for sid, scenario, value, low, high, n in scores.values_list("submission_id", "scenario", "value", "ci_low", "ci_high", "n"):
-        out[sid][scenario] = Cell(value, low, high, n)
+        out[sid][scenario] = ScoreValue(scenario, metric, value, low, high, n)
     return out
 
 
 # --- one submission ---------------------------------------------------------------------------------
 
 
-def submission_scores(submission: Submission) -> dict[str, dict[str, Cell]]:
+def submission_scores(submission: Submission) -> dict[str, dict[str, ScoreValue]]:
     """scenario -> metric -> cell, in one query."""
-    out: dict[str, dict[str, Cell]] = {}
+    out: dict[str, dict[str, ScoreValue]] = {}
     for scenario, metric, value, low, high, n in submission.scores.values_list("scenario", "metric", "value", "ci_low", "ci_high", "n"):
-        out.setdefault(scenario, {})[metric] = Cell(value, low, high, n)
+        out.setdefault(scenario, {})[metric] = ScoreValue(scenario, metric, value, low, high, n)
     return out
 
 
-def scored_scenarios(submission: Submission, scores: dict[str, dict[str, Cell]]) -> list[str]:
+def scored_scenarios(submission: Submission, scores: dict[str, dict[str, ScoreValue]]) -> list[str]:
     return [s for s in submission.scenarios if s in scores] + ([OVERALL] if OVERALL in scores else [])
 
 
@@ -389,12 +373,12 @@ def head_to_heads(submissions: list[Submission]) -> list[PairRecord]:
     return [head_to_head(a, b) for a, b in combinations(submissions, 2)]
 
 
-def compare_scores(submissions: list[Submission]) -> dict[int, dict[str, dict[str, Cell]]]:
+def compare_scores(submissions: list[Submission]) -> dict[int, dict[str, dict[str, ScoreValue]]]:
     """submission id -> scenario -> metric -> cell, for all of them in one query."""
-    out: dict[int, dict[str, dict[str, Cell]]] = {s.id: {} for s in submissions}
+    out: dict[int, dict[str, dict[str, ScoreValue]]] = {s.id: {} for s in submissions}
     rows = Score.objects.filter(submission__in=submissions).values_list("submission_id", "scenario", "metric", "value", "ci_low", "ci_high", "n")
     for sid, scenario, metric, value, low, high, n in rows:
-        out[sid].setdefault(scenario, {})[metric] = Cell(value, low, high, n)
+        out[sid].setdefault(scenario, {})[metric] = ScoreValue(scenario, metric, value, low, high, n)
     return out
 
 
@@ -402,11 +386,11 @@ def compare_scores(submissions: list[Submission]) -> dict[int, dict[str, dict[st
 class CompareRow:
     scenario: str
     metric: MetricSpec
-    cells: list[Cell | None]
+    cells: list[ScoreValue | None]
     best: int | None  # index of the best cell, None on a tie or when fewer than two have a value
 
 
-def compare_rows(submissions: list[Submission], scores: dict[int, dict[str, dict[str, Cell]]], metrics: Iterable[MetricSpec]) -> list[CompareRow]:
+def compare_rows(submissions: list[Submission], scores: dict[int, dict[str, dict[str, ScoreValue]]], metrics: Iterable[MetricSpec]) -> list[CompareRow]:
     """Scenario x metric rows with one cell per submission, scenarios in benchmark order, overall last."""
     seen = {sc for per in scores.values() for sc in per}
     order = [sc for s in submissions for sc in s.scenarios]

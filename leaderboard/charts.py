@@ -17,9 +17,9 @@ from typing import Any
 
 from plotly.io.json import to_json_plotly
 
-from evaluation.base import MetricSpec
+from evaluation.base import MetricSpec, ScoreValue
 from leaderboard import boards
-from leaderboard.boards import BoardRow, Cell
+from leaderboard.boards import BoardRow
 from leaderboard.models import Benchmark
 
 PALETTE = ("#2f6fdb", "#d9822b", "#1f8a4c", "#c2352b", "#7d4cdb", "#0f8b8d", "#a66f00", "#5b6473")
@@ -46,7 +46,7 @@ def label(row: BoardRow) -> str:
     return f"{html.escape(row.model.name)} #{row.submission.id}"
 
 
-def _error_bars(cells: list[Cell | None], scale: float) -> dict[str, Any]:
+def _error_bars(cells: list[ScoreValue | None], scale: float) -> dict[str, Any]:
     plus = [(c.ci_high - c.value) * scale if c and c.ci_high is not None else 0 for c in cells]
     minus = [(c.value - c.ci_low) * scale if c and c.ci_low is not None else 0 for c in cells]
     return {"type": "data", "array": plus, "arrayminus": minus, "visible": any(plus) or any(minus), "thickness": 1.2}
@@ -75,7 +75,7 @@ def render(figure: dict[str, Any]) -> str:
     return f'<div class="plotly-chart"><script type="application/json">{to_json_plotly({**figure, "config": CONFIG})}</script></div>'
 
 
-def scenario_bars(rows: list[BoardRow], cells: dict[int, dict[str, Cell]], scenarios: list[tuple[str, str]], metric: MetricSpec) -> str:
+def scenario_bars(rows: list[BoardRow], cells: dict[int, dict[str, ScoreValue]], scenarios: list[tuple[str, str]], metric: MetricSpec) -> str:
     """Grouped bars: the headline metric of the top models on each scenario, with 95% CI error bars."""
     scale = _scale(metric)
     names = [name for _, name in scenarios]

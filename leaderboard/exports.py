@@ -15,8 +15,8 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 
-from evaluation.base import MetricSpec
-from leaderboard.boards import BoardRow, Cell, PairRecord
+from evaluation.base import MetricSpec, ScoreValue
+from leaderboard.boards import BoardRow, PairRecord
 from leaderboard.models import InstanceResult, Submission
 from leaderboard.serializers import LeaderboardRowSerializer, flatten_row
 
@@ -80,7 +80,7 @@ def leaderboard_table(slug: str, scenario: str, rows: list[BoardRow], metrics: S
     return Table(f"{slug}-{scenario}-leaderboard", columns, ([r[c] for c in columns] for r in flat))
 
 
-def scores_table(name: str, submissions: list[Submission], scores: dict[int, dict[str, dict[str, Cell]]]) -> Table:
+def scores_table(name: str, submissions: list[Submission], scores: dict[int, dict[str, dict[str, ScoreValue]]]) -> Table:
     """Long format, one row per (submission, scenario, metric): the same shape for one or many submissions."""
     columns = ["submission", "model", "scenario", "metric", "value", "ci_low", "ci_high", "n"]
     body = (
