@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 MODEL_ID = "smollm2-135m-instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_CONTEXT = 8192
-# llama.cpp spreads one request over this many threads; more than the cores only adds contention, and
-# on a 2-core machine the web server and the worker need a share too.
+# One request runs on one thread per core, at most this many: more threads than cores only contend, and
+# a 135M model is too small to keep a wide machine busy.
 MAX_THREADS = 4
 
 
