@@ -10,19 +10,25 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class InstanceRecord:
-    """One task instance. ``scenario`` is empty when the instance is evaluated under every scenario."""
+class Instance:
+    """One task instance, as loaders return it and as the evaluation engine sees it.
+
+    ``scenario`` is empty when the instance is evaluated under every scenario of the benchmark (OPeRA's
+    prompt ablations) and set when it belongs to one scenario only (tool-use intents). ``id`` is the
+    database id once the service stores it; ``key`` is unique within its split.
+    """
 
     key: str
     input: dict[str, Any]
     reference: dict[str, Any]
     scenario: str = ""
+    id: int | str | None = None
 
 
 @dataclass(frozen=True)
 class SplitData:
     name: str  # "train", "dev" or "test"
-    instances: list[InstanceRecord]
+    instances: list[Instance]
     # Test references never leave the server: downloads and the API serve inputs only.
     labels_hidden: bool = False
 

@@ -28,7 +28,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.base import BenchmarkData, DatasetError, InstanceRecord, ScenarioInfo, SplitData, read_jsonl
+from datasets.base import BenchmarkData, DatasetError, Instance, ScenarioInfo, SplitData, read_jsonl
 from evaluation.canonical import canonical_json
 
 FORMAT = "actboard-splits/1"
@@ -239,9 +239,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def read_rows(path: Path, label: str, *, scenarios: set[str], with_references: bool, progress: Progress = _no_progress) -> list[InstanceRecord]:
+def read_rows(path: Path, label: str, *, scenarios: set[str], with_references: bool, progress: Progress = _no_progress) -> list[Instance]:
     """Validate and read one split file; ``label`` is the file's name in error messages."""
-    records: list[InstanceRecord] = []
+    records: list[Instance] = []
     seen: set[str] = set()
     required = ROW_FIELDS if with_references else ROW_FIELDS - {"reference"}
     for number, row in read_jsonl(path, label):
@@ -262,7 +262,7 @@ def read_rows(path: Path, label: str, *, scenarios: set[str], with_references: b
             if not isinstance(row[name], dict):
                 raise DatasetError(label, "must be a JSON object", row=number, field_name=name)
         seen.add(row["key"])
-        records.append(InstanceRecord(key=row["key"], input=row["input"], reference=row.get("reference", {}), scenario=row["scenario"]))
+        records.append(Instance(key=row["key"], input=row["input"], reference=row.get("reference", {}), scenario=row["scenario"]))
         progress(1)
     return records
 

@@ -12,7 +12,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from datasets.base import Instance
 from evaluation.client import EndpointClient
+
+__all__ = ["OVERALL", "SIMULATOR_ERROR", "Evaluator", "Instance", "MetricSpec", "Outcome", "ResultRow", "ScoreValue"]
 
 
 # The scores of a submission across its scenarios (a macro average), next to the per-scenario ones.
@@ -33,21 +36,6 @@ class MetricSpec:
     # "ratio" values are in [0, 1] and displayed as percentages; "number" values are shown as they are.
     unit: str = "ratio"
     description: str = ""
-
-
-@dataclass(frozen=True)
-class Instance:
-    """One task instance as the engine sees it.
-
-    ``scenario`` is empty when the instance is evaluated under every scenario of the benchmark (OPeRA's
-    prompt ablations) and set when the instance belongs to one scenario only (tool-use intents).
-    """
-
-    id: int | str
-    key: str
-    input: dict[str, Any]
-    reference: dict[str, Any]
-    scenario: str = ""
 
 
 @dataclass

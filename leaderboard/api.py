@@ -295,7 +295,7 @@ class SubmissionDetail(APIView):
     @extend_schema(request=SubmissionUpdateSerializer, responses={200: SubmissionSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer})
     def patch(self, request: Request, pk: int) -> Response:
         """Moderation (staff: flag, verify, hide) and visibility (owner or staff: public or private)."""
-        submission = get_managed_submission(request, pk, "change")
+        get_managed_submission(request, pk, "change")  # 404 or 403 unless the caller may change it
         payload = SubmissionUpdateSerializer(data=request.data)
         if not payload.is_valid():
             name, messages = next(iter(payload.errors.items()))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.db import connection, transaction
 
-from datasets.base import BenchmarkData, InstanceRecord, SplitData
+from datasets.base import BenchmarkData, Instance, SplitData
 from datasets.splits import jsonl_sha256
 from evaluation.registry import get_evaluator_class
 from leaderboard.models import Benchmark, Scenario, Split, TaskInstance
@@ -71,13 +71,13 @@ def import_benchmark(data: BenchmarkData, *, progress: Callable[[int], None] = l
     return benchmark
 
 
-def _bulk_create_instances(split: Split, records: list[InstanceRecord]) -> None:
+def _bulk_create_instances(split: Split, records: list[Instance]) -> None:
     TaskInstance.objects.bulk_create(
         TaskInstance(split=split, key=r.key, scenario=r.scenario, input=r.input, reference=r.reference) for r in records
     )
 
 
-def _copy_instances(split: Split, records: list[InstanceRecord]) -> None:
+def _copy_instances(split: Split, records: list[Instance]) -> None:
     """PostgreSQL's COPY: an INSERT's client-side quoting escapes every quote of a 100K-character page in
     Python (minutes for the OPeRA test split); COPY sends the rows as they are, escaped in C."""
     meta = TaskInstance._meta

@@ -11,10 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from datasets.base import BenchmarkData, InstanceRecord, ScenarioInfo, SplitData
+from datasets.base import BenchmarkData, Instance, ScenarioInfo, SplitData
 from leaderboard.submissions import create_submission
 from worker import lifecycle
-from worker.scoring import finalize
 from leaderboard.importing import import_benchmark
 from leaderboard.models import ModelEntry, Split
 
@@ -24,9 +23,9 @@ HIDDEN = "HIDDEN-REF-7f3a"  # in every hidden reference; must appear in no respo
 def canary_data(n: int = 6) -> BenchmarkData:
     """The toy benchmark with markers in the references: 'VISIBLE-REF-i' on train, 'HIDDEN-REF-…-i' on test."""
 
-    def records(prefix: str, marker: str) -> list[InstanceRecord]:
+    def records(prefix: str, marker: str) -> list[Instance]:
         return [
-            InstanceRecord(key=f"{prefix}{i}", input={"a": i, "b": 2 * i}, reference={"sum": 3 * i, "note": f"{marker}-{i}"},
+            Instance(key=f"{prefix}{i}", input={"a": i, "b": 2 * i}, reference={"sum": 3 * i, "note": f"{marker}-{i}"},
                            scenario="shouted" if i == n - 1 else "")
             for i in range(n)
         ]

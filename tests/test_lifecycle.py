@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from evaluation.errors import CodedError
 from leaderboard.models import InstanceResult, ModelEntry, Score, Submission
-from leaderboard.submissions import create_submission, rerun
+from leaderboard.submissions import create_submission
 from worker import lifecycle
 from worker.scoring import evaluator_for, finalize
 from tests.fault_server import completion

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from datasets.base import BenchmarkData, InstanceRecord, ScenarioInfo, SplitData
+from datasets.base import BenchmarkData, ScenarioInfo, SplitData
 from evaluation.base import Evaluator, Instance, MetricSpec, Outcome, ResultRow, ScoreValue
 from evaluation.client import EndpointClient
 
@@ -58,7 +58,7 @@ class AddingPolicy:
 
 
 def toy_benchmark(n: int = 10) -> BenchmarkData:
-    records = [InstanceRecord(key=f"q{i}", input={"a": i, "b": 2 * i}, reference={"sum": 3 * i}) for i in range(n)]
+    records = [Instance(key=f"q{i}", input={"a": i, "b": 2 * i}, reference={"sum": 3 * i}) for i in range(n)]
     return BenchmarkData(
         slug="toy", name="Toy addition", kind="toy", version="1", license="CC0", description="Adds numbers.",
         scenarios=[ScenarioInfo("plain", "Plain"), ScenarioInfo("shouted", "Shouted")],

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.base import DatasetError, InstanceRecord
+from datasets.base import DatasetError, Instance
 
 DEFAULT_REPO = "NEU-HAI/OPeRA"
 CONFIGS = ("filtered", "full")
@@ -301,7 +301,7 @@ def reference(action: Action) -> dict[str, str]:
             "text": action.input_text, "click_type": action.click_type}
 
 
-def build_instances(data: OperaData, split: str) -> list[InstanceRecord]:
+def build_instances(data: OperaData, split: str) -> list[Instance]:
     """Prediction instances of one split: every action of a session except its first.
 
     The key is ``<session_id>#<step>`` with ``step`` the action's 0-based position in its session.
@@ -312,7 +312,7 @@ def build_instances(data: OperaData, split: str) -> list[InstanceRecord]:
     for action in data.actions[split]:
         by_session[action.session_id].append(action)
     users = {s.session_id: data.users[s.user_id] for s in data.sessions[split]}
-    instances: list[InstanceRecord] = []
+    instances: list[Instance] = []
     for session in data.sessions[split]:
         actions = by_session.get(session.session_id, [])
         user = users[session.session_id]
@@ -320,7 +320,7 @@ def build_instances(data: OperaData, split: str) -> list[InstanceRecord]:
         history: list[dict[str, str]] = []
         for step, action in enumerate(actions):
             if step:
-                instances.append(InstanceRecord(
+                instances.append(Instance(
                     key=f"{session.session_id}#{step}",
                     input={
                         "session_id": session.session_id,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datasets.base import BenchmarkData, DatasetError, InstanceRecord, ScenarioInfo, SplitData
+from datasets.base import BenchmarkData, DatasetError, Instance, ScenarioInfo, SplitData
 from datasets.tau2 import DOMAINS, domain_dir
 from datasets.tool_use.bundle import SCENARIO_INFO
 
@@ -163,7 +163,7 @@ def write_task_folder(task_set: TaskSet, folder: str | Path) -> list[Path]:
     return [*written, split_path]
 
 
-def to_instance(domain: str, scenario: str, task_id: str, task: dict[str, Any], db_hash: str) -> InstanceRecord:
+def to_instance(domain: str, scenario: str, task_id: str, task: dict[str, Any], db_hash: str) -> Instance:
     """Input: the task as the episode needs it; reference: its grading parts."""
     agent_side = {k: v for k, v in task.items() if k != "evaluation_criteria"}
     instructions = (task.get("user_scenario") or {}).get("instructions")
@@ -173,7 +173,7 @@ def to_instance(domain: str, scenario: str, task_id: str, task: dict[str, Any], 
         agent_side["user_scenario"] = {**task["user_scenario"],
                                        "instructions": {k: v for k, v in instructions.items() if k not in grading}}
     reference = {"evaluation_criteria": task.get("evaluation_criteria"), "instructions": grading}
-    return InstanceRecord(key=task_id, input={"domain": domain, "db_hash": db_hash, "task": agent_side},
+    return Instance(key=task_id, input={"domain": domain, "db_hash": db_hash, "task": agent_side},
                           reference=reference, scenario=scenario)
 
 

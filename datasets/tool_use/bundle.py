@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from datasets.base import BenchmarkData, DatasetError, InstanceRecord, ScenarioInfo, SplitData, read_jsonl
+from datasets.base import BenchmarkData, DatasetError, Instance, ScenarioInfo, SplitData, read_jsonl
 from datasets.tool_use.domains import all_domains
 from datasets.tool_use.pipeline import GENERATOR_VERSION, SCENARIOS, SPLIT_FRACTIONS
 
@@ -107,9 +107,9 @@ def read_tasks(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def to_instance(task: dict[str, Any]) -> InstanceRecord:
+def to_instance(task: dict[str, Any]) -> Instance:
     """Input: what the episode runner and the scripted user need. Reference: what verification needs."""
-    return InstanceRecord(
+    return Instance(
         key=task["id"],
         input={"task_id": task["id"], **{k: task[k] for k in INPUT_FIELDS}},
         reference={
@@ -125,7 +125,7 @@ def to_instance(task: dict[str, Any]) -> InstanceRecord:
 def load_splits(root: str | Path = DATA_DIR) -> BenchmarkData:
     """Every ``<root>/<domain>/`` folder with a manifest, checked against its sha256, as one benchmark."""
     root = Path(root)
-    per_split: dict[str, list[InstanceRecord]] = {s: [] for s in SPLITS}
+    per_split: dict[str, list[Instance]] = {s: [] for s in SPLITS}
     manifests = {}
     for folder in sorted(p for p in root.iterdir() if (p / "manifest.json").is_file()):
         manifest_path = folder / "manifest.json"

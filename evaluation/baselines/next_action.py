@@ -21,7 +21,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from datasets.base import InstanceRecord
+from datasets.base import Instance
 from evaluation.next_action.prompt import name_kinds, parse_prompt
 
 _NAME_RE = re.compile(r""" name=(?:"([^"]*)"|'([^']*)')""")  # starts with a literal: scans 600K pages fast
@@ -81,7 +81,7 @@ def rationale_words(history: list[dict[str, Any]]) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _default_train() -> tuple[InstanceRecord, ...]:
+def _default_train() -> tuple[Instance, ...]:
     """The bundled train split with each page reduced to its targets (the stored split has no pages)."""
     from datasets.opera.bundle import DATA_DIR
     from datasets.opera.loader import build_instances, load_local
@@ -104,7 +104,7 @@ def _targets(html: str) -> str:
 class _PatternPolicy:
     """Shared parts: name patterns, labels and the JSON reply."""
 
-    def __init__(self, train: Sequence[InstanceRecord] | None) -> None:
+    def __init__(self, train: Sequence[Instance] | None) -> None:
         self.train = list(train if train is not None else _default_train())
         distinct: set[str] = set()
         for record in self.train:
@@ -154,7 +154,7 @@ class MajorityPolicy(_PatternPolicy):
 
     model_id = "opera-majority"
 
-    def __init__(self, train: Sequence[InstanceRecord] | None = None) -> None:
+    def __init__(self, train: Sequence[Instance] | None = None) -> None:
         super().__init__(train)
         self.by_context: dict[tuple[str, str], Counter[Label]] = defaultdict(Counter)
         self.by_page: dict[str, Counter[Label]] = defaultdict(Counter)
@@ -194,7 +194,7 @@ class RetrievalPolicy(_PatternPolicy):
     model_id = "opera-retrieval"
     weights = (_PAGE_WEIGHT, _PERSONA_WEIGHT, _RATIONALE_WEIGHT)
 
-    def __init__(self, train: Sequence[InstanceRecord] | None = None) -> None:
+    def __init__(self, train: Sequence[Instance] | None = None) -> None:
         super().__init__(train)
         self.targets = [(self.label(r.reference), r.reference.get("name", "")) for r in self.train]
         parts = [

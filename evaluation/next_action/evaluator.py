@@ -59,13 +59,13 @@ class NextActionEvaluator(Evaluator):
     def _page(self, instance: Instance) -> str:
         """The instance's page as the prompt shows it, shrunk once per instance."""
         with self._lock:
-            page = self._pages.get(instance.id)
+            page = self._pages.get(instance.key)  # keys are unique within a split, as a batch's instances are
             if page is not None:
-                self._pages.move_to_end(instance.id)
+                self._pages.move_to_end(instance.key)
                 return page
         page = compact_observation(instance.input.get("observation") or "", int(self.config["observation_chars"]))
         with self._lock:
-            self._pages[instance.id] = page
+            self._pages[instance.key] = page
             if len(self._pages) > PAGE_CACHE_SIZE:
                 self._pages.popitem(last=False)
         return page

@@ -61,7 +61,7 @@ def gold_agent_for(benchmark, domain: str) -> GoldAgentForEveryTask:
     evaluator = Tau2Evaluator({"user": {"base_url": "http://127.0.0.1:9/v1", "model": "unused"}})
     agents = {}
     for row in benchmark.splits.get(name="test").instances.order_by("id")[:TASKS_PER_DOMAIN]:
-        task = evaluator.task(Instance(row.id, row.key, row.input, row.reference, row.scenario))
+        task = evaluator.task(Instance(row.key, row.input, row.reference, row.scenario, id=row.id))
         agents[words(f"Hi. {task.instructions.reason_for_call}")] = GoldAgentPolicy(domain, task)
     return GoldAgentForEveryTask(agents)
 

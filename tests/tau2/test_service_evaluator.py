@@ -33,7 +33,7 @@ def users():
 
 def instance_of(bundle, split: str, index: int = 0) -> Instance:
     record = next(s for s in bundle.splits if s.name == split).instances[index]
-    return Instance(index + 1, record.key, record.input, record.reference, record.scenario)
+    return Instance(record.key, record.input, record.reference, record.scenario, id=index + 1)
 
 
 def evaluator_for(users, *, judge: bool = True, **options) -> Tau2Evaluator:
@@ -127,8 +127,8 @@ def test_nl_graded_task_without_a_judge_is_an_evaluation_error(bundles, users):
 
 def test_pass_k_leaves_out_trials_lost_to_the_simulator(users):
     evaluator = evaluator_for(users)
-    task = Instance(1, "t1", {}, {})
-    other = Instance(2, "t2", {}, {})
+    task = Instance("t1", {}, {}, id=1)
+    other = Instance("t2", {}, {}, id=2)
     rows = [ResultRow(task, 0, {}, {"success": 1.0, "turns": 2, "tool_calls": 2, "tool_errors": 0}),
             ResultRow(task, 1, {}, {}, error_code=SIMULATOR_ERROR),
             ResultRow(other, 0, {}, {"success": 0.0, "turns": 3, "tool_calls": 1, "tool_errors": 1}),

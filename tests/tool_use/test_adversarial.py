@@ -29,7 +29,7 @@ NEAR_ZERO = 0.05
 @pytest.fixture(scope="module")
 def test_split():
     split = next(s for s in load_bundled().splits if s.name == "test")
-    return [Instance(r.key, r.key, r.input, r.reference, r.scenario) for r in split.instances]
+    return [Instance(r.key, r.input, r.reference, r.scenario, id=r.key) for r in split.instances]
 
 
 def pass_at_1(policy, instances):

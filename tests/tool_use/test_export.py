@@ -21,7 +21,7 @@ def rollouts():
         try:
             with EndpointClient(EndpointConfig(server.base_url, policy.model_id)) as client:
                 for r in picked:
-                    outcome = ToolUseEvaluator().run(client, Instance(r.key, r.key, r.input, r.reference, r.scenario), r.scenario, 0)
+                    outcome = ToolUseEvaluator().run(client, Instance(r.key, r.input, r.reference, r.scenario, id=r.key), r.scenario, 0)
                     out.append(Rollout("retail", r.scenario, outcome.prediction["success"], outcome.transcript))
         finally:
             server.stop()

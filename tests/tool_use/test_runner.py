@@ -24,7 +24,7 @@ def sample():
     for r in test.instances:
         if count[(r.input["domain"], r.scenario)] < PER_SCENARIO:
             count[(r.input["domain"], r.scenario)] += 1
-            picked.append(Instance(r.key, r.key, r.input, r.reference, r.scenario))
+            picked.append(Instance(r.key, r.input, r.reference, r.scenario, id=r.key))
     return picked
 
 
@@ -125,7 +125,7 @@ def test_malformed_calls_are_counted_and_reported(sample):
 
 
 def _row(key, trial, success, error_code=""):
-    instance = Instance(key, key, {}, {}, "standard")
+    instance = Instance(key, {}, {}, "standard", id=key)
     metrics = {"success": float(success), "turns": 4.0, "tool_errors": 1.0, "tool_calls": 4.0}
     return ResultRow(instance, trial, {}, {} if error_code else metrics, error_code)
 
