@@ -57,6 +57,18 @@ def _type_error(value: Any, schema: dict[str, Any], where: str) -> str | None:
     return None
 
 
+def decode_arguments(name: str, arguments: str | dict[str, Any]) -> dict[str, Any] | CallResult:
+    """A call's arguments as a JSON object, or the error the agent gets back for them."""
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            return CallResult(f"Error: arguments of '{name}' are not valid JSON ({exc.msg})", "invalid")
+    if not isinstance(arguments, dict):
+        return CallResult(f"Error: arguments of '{name}' must be a JSON object", "invalid")
+    return arguments
+
+
 def validate_arguments(arguments: Any, schema: dict[str, Any]) -> str | None:
     """The first problem of ``arguments`` against a tool's parameter schema, or None."""
     if not isinstance(arguments, dict):
@@ -103,11 +115,9 @@ class ToolEnv:
         tool = self._tools.get(name)
         if tool is None:
             return CallResult(f"Error: unknown tool '{name}'. Available tools: {', '.join(self._tools)}", "invalid")
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
-            except json.JSONDecodeError as exc:
-                return CallResult(f"Error: arguments of '{name}' are not valid JSON ({exc.msg})", "invalid")
+        arguments = decode_arguments(name, arguments)
+        if isinstance(arguments, CallResult):
+            return arguments
         if problem := validate_arguments(arguments, tool.parameters):
             return CallResult(f"Error: invalid arguments for '{name}': {problem}", "invalid")
         try:

@@ -32,7 +32,7 @@ from typing import Any
 
 from datasets.base import DatasetError
 from datasets.tau2 import domain_dir
-from datasets.tool_use.env import CallResult, db_hash
+from datasets.tool_use.env import CallResult, db_hash, decode_arguments
 from evaluation.tau2.records import FLOAT, INT_ARGUMENT, STR, Issue, ListOf, MapOf, Model, RecordError, Shape
 
 DB = dict[str, Any]
@@ -255,13 +255,9 @@ class Tau2Environment:
         signature = self._signatures.get(name)
         if signature is None:
             return CallResult(f"Error: Tool '{name}' not found.", "invalid")
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
-            except json.JSONDecodeError as exc:
-                return CallResult(f"Error: arguments of '{name}' are not valid JSON ({exc.msg})", "invalid")
-        if not isinstance(arguments, dict):
-            return CallResult(f"Error: arguments of '{name}' must be a JSON object", "invalid")
+        arguments = decode_arguments(name, arguments)
+        if isinstance(arguments, CallResult):
+            return arguments
         arguments, error = signature.check(arguments)
         if error is not None:
             return CallResult(f"Error: {error}", "invalid")

@@ -108,17 +108,7 @@ class Tau2Evaluator(Evaluator):
                 return Outcome(error_code=SIMULATOR_ERROR, error=str(exc),
                                prompt_tokens=simulator.prompt_tokens, completion_tokens=simulator.completion_tokens)
         episode, grade = result.episode, result.grade
-        return Outcome(
-            prediction=verdict(grade, episode.stop_reason),
-            metrics=grade_metrics(grade) | {
-                "turns": float(episode.turns), "tool_calls": float(episode.tool_calls),
-                "tool_errors": float(episode.tool_errors), "invalid_tool_calls": float(episode.invalid_tool_calls),
-            },
-            transcript=episode.messages,
-            prompt_tokens=episode.prompt_tokens,
-            completion_tokens=episode.completion_tokens,
-            latency_ms=episode.latency_ms,
-        )
+        return episode.outcome(verdict(grade, episode.stop_reason), grade_metrics(grade))
 
     def score(self, scenario: str, rows: list[ResultRow]) -> list[ScoreValue]:
         # A trial lost to the simulator or the judge says nothing about the agent: it is not counted. The

@@ -70,15 +70,9 @@ class ToolUseEvaluator(Evaluator):
             if isinstance(simulator, LLMUserSimulator):
                 simulator.client.close()
         verdict = verify_rollout(task["domain"], task["db_seed"], episode.final_db, episode.agent_texts(), instance.reference)
-        return Outcome(
-            prediction={**verdict.as_prediction(), "final_db_hash": env.hash(), "stop_reason": episode.stop_reason},
-            metrics={"success": float(verdict.success), "turns": float(episode.turns), "tool_errors": float(episode.tool_errors),
-                     "tool_calls": float(episode.tool_calls), "invalid_tool_calls": float(episode.invalid_tool_calls),
-                     **protocol_counts(episode.messages, lambda name: name in writes)},
-            transcript=episode.messages,
-            prompt_tokens=episode.prompt_tokens,
-            completion_tokens=episode.completion_tokens,
-            latency_ms=episode.latency_ms,
+        return episode.outcome(
+            {**verdict.as_prediction(), "final_db_hash": env.hash(), "stop_reason": episode.stop_reason},
+            {"success": float(verdict.success), **protocol_counts(episode.messages, lambda name: name in writes)},
         )
 
     def score(self, scenario: str, rows: list[ResultRow]) -> list[ScoreValue]:

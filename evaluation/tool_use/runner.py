@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from datasets.tool_use.domain import DB
 from datasets.tool_use.env import CallResult
+from evaluation.base import Outcome
 from evaluation.client import EndpointClient
 from evaluation.tool_use.simulator import UserSimulator
 
@@ -43,6 +44,14 @@ class Episode:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
+
+    def outcome(self, prediction: dict[str, Any], metrics: dict[str, float]) -> Outcome:
+        """The episode as the engine stores it: its verdict, the family's metrics next to the episode's
+        counts, the transcript and the usage."""
+        counts = {"turns": float(self.turns), "tool_calls": float(self.tool_calls), "tool_errors": float(self.tool_errors),
+                  "invalid_tool_calls": float(self.invalid_tool_calls)}
+        return Outcome(prediction=prediction, metrics={**counts, **metrics}, transcript=self.messages,
+                       prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, latency_ms=self.latency_ms)
 
     def agent_texts(self) -> list[str]:
         return [str(m.get("content") or "") for m in self.messages if m.get("role") == "assistant" and m.get("content")]

@@ -61,7 +61,7 @@ def test_bad_calls_come_back_as_errors_and_change_nothing():
     unknown = env.call("refund_everything", {})
     assert unknown.status == "invalid" and unknown.output.startswith("Error: unknown tool")
     assert env.call("get_order", "{not json").status == "invalid"
-    assert env.call("get_order", "[1]").output == "Error: invalid arguments for 'get_order': arguments must be a JSON object"
+    assert env.call("get_order", "[1]").output == "Error: arguments of 'get_order' must be a JSON object"
     assert "missing required argument 'order_id'" in env.call("get_order", {}).output
     assert "unexpected argument 'x'" in env.call("get_order", {"order_id": "#W1", "x": 1}).output
     assert "must be of type string" in env.call("get_order", {"order_id": 5}).output
