@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, write_layout
+from tests.next_action.conftest import REPO, write_layout
 
 from datasets.base import DatasetError
 from datasets.opera.loader import build_instances, load_opera
