@@ -41,7 +41,7 @@ def submit_baselines(baseline_url: str, smollm_url: str | None = None, *, smollm
             (entry, b, {"max_instances": smollm_max_instances, "concurrency": 1, "trials": 1,
                         "evaluator_config": SMOLLM_EVALUATOR_CONFIG.get(b.kind, {})})
             # A family whose user simulator is not set yet cannot evaluate anything: skip it, not the whole run.
-            for b in Benchmark.objects.all() if b.has_simulator or not b.needs_simulator
+            for b in Benchmark.objects.all() if not b.missing_simulator_message
         ]
     submissions = []
     for entry, benchmark, options in planned:

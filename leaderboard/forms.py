@@ -99,8 +99,8 @@ class SubmissionForm(forms.Form):
                 code="quota",
             )
         benchmark: Benchmark = data["benchmark"]
-        if benchmark.needs_simulator and not benchmark.has_simulator:
-            self.add_error("benchmark", forms.ValidationError(benchmark.missing_simulator_message, code="no_simulator"))
+        if missing := benchmark.missing_simulator_message:
+            self.add_error("benchmark", forms.ValidationError(missing, code="no_simulator"))
             return data
         split = benchmark.splits.filter(name="test").first()
         if split is None:

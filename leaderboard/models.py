@@ -60,9 +60,27 @@ class Benchmark(models.Model):
         return crypto.unseal(self.simulator or {})
 
     @property
+    def needs_judge(self) -> bool:
+        """Whether a task of its test split is graded on natural-language assertions (an LLM judge's call)."""
+        if not self.needs_simulator:
+            return False
+        references = TaskInstance.objects.filter(split__benchmark=self, split__name="test").values_list("reference", flat=True)
+        for reference in references.iterator(chunk_size=500):
+            criteria = (reference or {}).get("evaluation_criteria") or {}
+            if "NL_ASSERTION" in (criteria.get("reward_basis") or []) and criteria.get("nl_assertions"):
+                return True
+        return False
+
+    @property
     def missing_simulator_message(self) -> str:
-        return (f"{self.name} has no user simulator configured yet, so it cannot evaluate submissions; its maintainers "
-                "set one with `manage.py set_benchmark_simulator`.")
+        """Why the benchmark cannot evaluate submissions yet, or "" when it can."""
+        if self.needs_simulator and not self.has_simulator:
+            return (f"{self.name} has no user simulator configured yet, so it cannot evaluate submissions; its maintainers "
+                    "set one with `manage.py set_benchmark_simulator`.")
+        if self.needs_simulator and not (self.simulator or {}).get("judge") and self.needs_judge:
+            return (f"{self.name} grades some tasks on natural-language assertions and has no judge configured yet, so it "
+                    "cannot evaluate submissions; its maintainers set one with `manage.py set_benchmark_simulator --judge-base-url ...`.")
+        return ""
 
     def configure_simulator(self, user: dict | None, judge: dict | None = None) -> bool:
         """Store the user simulator and judge (``LLMConfig`` snapshots, each with an optional ``api_key``) and

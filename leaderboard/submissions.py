@@ -56,8 +56,8 @@ def config_snapshot(
     evaluator_cls = get_evaluator_class(benchmark.kind)
     evaluator_config = dict(evaluator_config or {})
     if evaluator_cls.needs_simulator:
-        if not benchmark.has_simulator:
-            raise CodedError("no_simulator", benchmark.missing_simulator_message)
+        if missing := benchmark.missing_simulator_message:
+            raise CodedError("no_simulator", missing)
         evaluator_config.pop("judge", None)  # a benchmark without a judge has none, not the caller's
         evaluator_config.update(benchmark.simulator_config())
     evaluator = evaluator_cls(evaluator_config)

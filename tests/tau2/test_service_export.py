@@ -69,3 +69,23 @@ def test_successful_tau2_rollouts_export_with_tau2_tools(airline):
     assert len(lines) == 1
     assert lines[0]["tools"] == tau2_tools("airline")
     assert lines[0]["messages"][-1] == {"role": "assistant", "content": "I could not find that reservation."}
+
+
+def test_a_task_set_graded_by_a_judge_refuses_submissions_until_one_is_set(airline, client, django_user_model):
+    call_command("load_benchmarks", "tau2-retail", verbosity=0)
+    benchmark = Benchmark.objects.get(slug="tau2-retail")
+    assert benchmark.needs_judge  # tau2's retail tasks carry natural-language assertions
+    call_command("set_benchmark_simulator", "tau2-retail", "--user-base-url", "http://127.0.0.1:9/v1", "--user-model", "user",
+                 verbosity=0)
+    benchmark.refresh_from_db()
+    assert "no judge configured" in benchmark.missing_simulator_message
+    client.force_login(django_user_model.objects.create_user("carol", password="pw-carol-123"))
+    body = {"benchmark": "tau2-retail", "name": "m", "base_url": "http://127.0.0.1:9/v1", "model_id": "m"}
+    response = client.post("/api/submissions/", body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"] == "no_simulator"
+    assert "no judge configured" in response.json()["detail"]
+    assert "no judge configured" in client.get("/b/tau2-retail/").content.decode()
+    call_command("set_benchmark_simulator", "tau2-retail", "--user-base-url", "http://127.0.0.1:9/v1", "--user-model", "user",
+                 "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "judge", verbosity=0)
+    benchmark.refresh_from_db()
+    assert benchmark.missing_simulator_message == ""
