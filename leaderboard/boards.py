@@ -51,6 +51,8 @@ class BoardSubmission:
     is_baseline: bool
     is_verified: bool
     is_flagged: bool
+    # The endpoint was asked for the reply's JSON schema (the next-action family's structured outputs).
+    structured_output: bool | None
 
     # The same estimate as Submission's: it only reads the fields above.
     estimated_cost_usd = property(Submission.estimated_cost_usd.fget)
@@ -60,7 +62,8 @@ _MODEL_COLUMNS = ("submission__model_id", "submission__model__name", "submission
                   "submission__model__price_prompt_per_mtok", "submission__model__price_completion_per_mtok")
 _SUBMISSION_COLUMNS = ("submission__finished_at", "submission__max_instances", "submission__prompt_tokens",
                        "submission__completion_tokens", "submission__latency_mean_ms", "submission__latency_p95_ms",
-                       "submission__is_baseline", "submission__is_verified", "submission__is_flagged")
+                       "submission__is_baseline", "submission__is_verified", "submission__is_flagged",
+                       "submission__config__evaluator__structured_output")
 
 
 @dataclass

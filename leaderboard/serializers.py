@@ -46,6 +46,8 @@ class LeaderboardRowSerializer(serializers.Serializer):
     verified = serializers.BooleanField(source="submission.is_verified")
     flagged = serializers.BooleanField(source="submission.is_flagged")
     partial = serializers.SerializerMethodField(help_text="Evaluated on the first instances of each scenario only.")
+    structured_output = serializers.BooleanField(source="submission.structured_output", allow_null=True,
+                                                 help_text="The endpoint was asked for the reply's JSON schema.")
     near_leader = serializers.BooleanField(help_text="Its headline interval overlaps the leader's.")
     scores = serializers.DictField(child=ScoreCellSerializer(), help_text="By metric name.")
     prompt_tokens = serializers.IntegerField(source="submission.prompt_tokens")

@@ -304,3 +304,18 @@ def test_the_board_states_what_the_benchmark_is_and_its_robustness_check(client)
     benchmark = import_benchmark(load_bundled("trajectory2task"))
     page = client.get(reverse("leaderboard", args=[benchmark.slug])).content.decode()
     assert "About this benchmark" in page and "Robustness check: the scripted user answers a refusal" in page
+
+
+@pytest.mark.django_db
+def test_the_board_marks_rows_evaluated_with_structured_outputs(client, toy_benchmark, adder_endpoint):
+    from leaderboard.models import Submission
+    from tests.test_lifecycle import make_submission, run_all
+
+    submission = run_all(make_submission(toy_benchmark, adder_endpoint.base_url, scenarios=["plain"]))
+    config = submission.config
+    config["evaluator"]["structured_output"] = True
+    Submission.objects.filter(id=submission.id).update(config=config)
+    page = client.get(reverse("leaderboard", args=[toy_benchmark.slug])).content.decode()
+    assert 'class="badge schema"' in page
+    rows = client.get(reverse("api-leaderboard", args=[toy_benchmark.slug])).json()["rows"]
+    assert rows[0]["structured_output"] is True

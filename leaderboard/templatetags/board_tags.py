@@ -155,6 +155,8 @@ def _badges(s) -> str:
         out.append('<span class="badge flagged">flagged</span>')
     if s.max_instances:
         out.append(f'<span class="badge partial" title="Evaluated on the first {int(s.max_instances)} instances per scenario">partial</span>')
+    if s.structured_output:
+        out.append('<span class="badge schema" title="The endpoint was asked for the reply\'s JSON schema (structured outputs)">schema</span>')
     return "".join(out)
 
 
