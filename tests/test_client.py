@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 from urllib.parse import quote
 
 import pytest
+
+from config.ports import free_port
 
 from evaluation.client import (
     MAX_REPLY_CHARS,
@@ -27,11 +28,6 @@ def make_client(base_url: str, **kwargs) -> tuple[EndpointClient, list[float]]:
     config = EndpointConfig(base_url=base_url, model="fault-model", timeout=kwargs.pop("timeout", 5), max_retries=kwargs.pop("max_retries", 3), **kwargs)
     return EndpointClient(config, sleep=sleeps.append), sleeps
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_ok_records_tokens_latency_and_sends_params(fault_server):

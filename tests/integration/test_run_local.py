@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from leaderboard.management.commands.run_local import free_port
+from config.ports import free_port
 from tests.integration.conftest import ROOT, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

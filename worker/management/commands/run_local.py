@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from config.ports import free_port
 from evaluation.baselines import smollm
 from leaderboard import baselines
 from worker.lifecycle import reap
@@ -32,11 +32,6 @@ from worker.lifecycle import reap
 # How long children get to stop before what is left of them is killed: Ctrl-C answers within 10 s.
 STOP_GRACE_SECONDS = 5.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, timeout: float, process: subprocess.Popen) -> bool:
