@@ -24,6 +24,16 @@ def rejects_response_format(err: EndpointError) -> bool:
     return err.code == "bad_request" and any(word in text for word in ("response_format", "json_schema", "response format"))
 
 
+class _PendingPage:
+    """A shrunk page, or the promise of one while the first caller computes it."""
+
+    __slots__ = ("page", "ready")
+
+    def __init__(self) -> None:
+        self.page: str | None = None
+        self.ready = threading.Event()
+
+
 class NextActionEvaluator(Evaluator):
     """Config: ``observation_chars`` (page budget in the prompt), ``bootstrap`` and ``seed`` (for CIs),
     ``params`` (generation parameters sent with every call, e.g. ``{"temperature": 0}``),
@@ -54,21 +64,33 @@ class NextActionEvaluator(Evaluator):
         super().__init__({"observation_chars": DEFAULT_OBSERVATION_CHARS, "structured_output": False, **(config or {})})
         self._structured = bool(self.config["structured_output"])
         self._lock = threading.Lock()
-        self._pages: OrderedDict[Any, str] = OrderedDict()
+        self._pages: OrderedDict[str, _PendingPage] = OrderedDict()
 
     def _page(self, instance: Instance) -> str:
-        """The instance's page as the prompt shows it, shrunk once per instance."""
+        """The instance's page as the prompt shows it, shrunk once per instance.
+
+        The scenarios of an instance run side by side, so they ask for its page at the same moment: the
+        first shrinks it and the others wait for that result instead of shrinking it again.
+        """
         with self._lock:
-            page = self._pages.get(instance.key)  # keys are unique within a split, as a batch's instances are
-            if page is not None:
+            entry = self._pages.get(instance.key)
+            if entry is None:
+                entry = self._pages[instance.key] = _PendingPage()
+                if len(self._pages) > PAGE_CACHE_SIZE:
+                    self._pages.popitem(last=False)
+                mine = True
+            else:
                 self._pages.move_to_end(instance.key)
-                return page
-        page = compact_observation(instance.input.get("observation") or "", int(self.config["observation_chars"]))
-        with self._lock:
-            self._pages[instance.key] = page
-            if len(self._pages) > PAGE_CACHE_SIZE:
-                self._pages.popitem(last=False)
-        return page
+                mine = False
+        if mine:
+            try:
+                entry.page = compact_observation(instance.input.get("observation") or "", int(self.config["observation_chars"]))
+            finally:
+                entry.ready.set()
+        entry.ready.wait()
+        if entry.page is None:  # the first caller failed: so does this one, on its own
+            return compact_observation(instance.input.get("observation") or "", int(self.config["observation_chars"]))
+        return entry.page
 
     def _chat(self, client: EndpointClient, messages: list[dict[str, Any]]) -> tuple[ChatResult, bool]:
         """The endpoint's reply, and whether it was asked for the reply's schema."""
