@@ -46,6 +46,8 @@ test: install install-llm services
 bench: install
 	$(PY) bench/bench_harness.py
 	$(PY) bench/bench_scoring.py
+	$(PY) bench/bench_prompt_targets.py
+	$(PY) bench/bench_tau2_env.py
 	$(PY) -W ignore bench/bench_leaderboard.py
 
 ## pyflakes and the pycodestyle checks that catch bugs (ruff.toml).
