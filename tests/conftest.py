@@ -16,7 +16,10 @@ def _empty_cache():
     # Board caches are keyed by benchmark id and version; a rolled-back test may reuse both.
     from django.core.cache import cache
 
+    from leaderboard.boards import clear_local_boards
+
     cache.clear()
+    clear_local_boards()
 
 
 @pytest.fixture

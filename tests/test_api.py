@@ -274,3 +274,19 @@ def test_leaderboard_api_rejects_unknown_scenario(client, toy_benchmark):
     response = client.get(reverse("api-leaderboard", args=["toy"]), {"scenario": "loud"})
     assert response.status_code == 400 and response.json() == {"detail": "unknown scenario 'loud' (known: overall, plain, shouted)", "code": "bad_scenario"}
     assert client.get(reverse("api-leaderboard", args=["toy"])).json()["rows"] == []
+
+
+@pytest.mark.django_db
+def test_the_leaderboard_row_fast_path_matches_the_declared_fields(client, alice, toy_benchmark, adder_endpoint):
+    from rest_framework import serializers as drf
+
+    from leaderboard import boards
+    from leaderboard.serializers import LeaderboardRowSerializer
+    from tests.test_lifecycle import make_submission, run_all
+
+    run_all(make_submission(toy_benchmark, adder_endpoint.base_url, scenarios=["plain"]))
+    rows = boards.ranked(toy_benchmark, "overall")
+    boards.fill_scores(rows, "overall")
+    fast = LeaderboardRowSerializer(rows, many=True).data
+    generic = [drf.Serializer.to_representation(LeaderboardRowSerializer(), row) for row in rows]
+    assert fast == generic and set(fast[0]) == set(LeaderboardRowSerializer().fields)
