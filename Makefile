@@ -39,7 +39,7 @@ services:
 
 ## One command: the whole suite against real PostgreSQL, Redis, a Celery worker and SmolLM2.
 test: install install-llm services
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS); \
+	ACTBOARD_REQUIRE_ALL=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS); \
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 ## The performance figures of DESIGN §3 (set DATABASE_URL to measure on PostgreSQL).

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prerequisites import missing
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -27,7 +29,7 @@ VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 375, "
 PASSWORD = "a-long-test-password-1"
 
 if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+    missing(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)", module_level=True)
 
 
 @pytest.fixture(scope="module")

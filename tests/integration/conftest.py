@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.prerequisites import missing
 from django.conf import settings
 
 from config.ports import free_port
@@ -27,7 +29,7 @@ def require_real_services() -> None:
     engine = settings.DATABASES["default"]["ENGINE"]
     broker = settings.CELERY_BROKER_URL
     if "postgresql" not in engine or not broker.startswith("redis://"):
-        pytest.skip("integration tests run against PostgreSQL and Redis: use `make test` "
+        missing("integration tests run against PostgreSQL and Redis: use `make test` "
                     f"(DATABASE_URL / CELERY_BROKER_URL are {engine} / {broker})")
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prerequisites import missing
+
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the repo's packages, whichever way pytest was started
     sys.path.insert(0, str(REPO))
@@ -19,7 +21,7 @@ def shared_opera_dir() -> Path:
     shared = Path(os.environ.get("ACTBOARD_SHARED_DIR", REPO.parent / "shared"))
     folder = shared / "external" / "opera"
     if not folder.is_dir():
-        pytest.skip(f"real OPeRA sample rows not found at {folder} (set ACTBOARD_SHARED_DIR to the shared folder)")
+        missing(f"real OPeRA sample rows not found at {folder} (set ACTBOARD_SHARED_DIR to the shared folder)")
     return folder
 
 
