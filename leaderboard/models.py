@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models
@@ -59,7 +60,7 @@ class Benchmark(models.Model):
         """The simulator setting with its keys decrypted, for an evaluator's config (never shown)."""
         return crypto.unseal(self.simulator or {})
 
-    @property
+    @cached_property  # one look at the test references per request, however often a page asks
     def needs_judge(self) -> bool:
         """Whether a task of its test split is graded on natural-language assertions (an LLM judge's call)."""
         if not self.needs_simulator:
