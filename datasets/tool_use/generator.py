@@ -28,6 +28,7 @@ import json
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -77,6 +78,7 @@ class Explored:
 # -- domains -----------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=None)
 def get_domain(name: str) -> Domain:
     """The generator's view of a tau2 domain (``retail`` or ``airline``)."""
     if name == "retail":
