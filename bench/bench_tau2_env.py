@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datasets.tau2 import domain_dir  # noqa: E402
-from datasets.tool_use.env import db_hash  # noqa: E402
+from evaluation.canonical import canonical_hash  # noqa: E402
 from evaluation.tau2.environment import load_environment  # noqa: E402
 
 COPY_LIMIT_SECONDS = 0.050
@@ -57,7 +57,7 @@ def main() -> int:
     start = time.perf_counter()
     hashes = 20
     for _ in range(hashes):  # the full cost; an environment keeps its hash between writes
-        db_hash(hash_env.db)
+        canonical_hash(hash_env.db)
     per_hash = (time.perf_counter() - start) / hashes
 
     print(f"{args.domain}: db.json {size_mb:.1f} MB")

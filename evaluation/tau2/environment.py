@@ -32,8 +32,9 @@ from typing import Any
 
 from datasets.base import DatasetError
 from datasets.tau2 import domain_dir
-from datasets.tool_use.env import CallResult, db_hash, decode_arguments
+from evaluation.canonical import canonical_hash
 from evaluation.tau2.records import FLOAT, INT_ARGUMENT, STR, Issue, ListOf, MapOf, Model, RecordError, Shape
+from evaluation.tool_use.calls import CallResult, decode_arguments
 
 DB = dict[str, Any]
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -248,7 +249,7 @@ class Tau2Environment:
         """sha256 of the database's canonical JSON. Episodes ask for it on every user turn, so it is kept
         until a write tool or an initialization runs: only those change the database."""
         if self._db_hash is None:
-            self._db_hash = db_hash(self.db)
+            self._db_hash = canonical_hash(self.db)
         return self._db_hash
 
     def call(self, name: str, arguments: str | dict[str, Any]) -> CallResult:
@@ -322,6 +323,12 @@ def get_domain(name: str) -> Domain:
     if module is None:
         raise ValueError(f"unknown tau2 domain '{name}' (known: {', '.join(_DOMAIN_MODULES)})")
     return importlib.import_module(module).DOMAIN
+
+
+@lru_cache(maxsize=4)
+def write_tools(domain: str) -> frozenset[str]:
+    """The names of a domain's tools that change the database."""
+    return frozenset(name for name, kind in get_domain(domain).toolkit.tool_types().items() if kind == ToolType.WRITE)
 
 
 def validate_db(domain: Domain, data: Any, path: str) -> DB:

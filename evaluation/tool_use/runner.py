@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from datasets.tool_use.domain import DB
-from datasets.tool_use.env import CallResult
 from evaluation.base import Outcome
 from evaluation.client import EndpointClient
+from evaluation.tau2.environment import DB
+from evaluation.tool_use.calls import CallResult
 from evaluation.tool_use.simulator import UserSimulator
 
 # A reply with more calls than this is answered with errors for the rest: it is not a plan, it is a loop.
@@ -16,7 +16,7 @@ MAX_CALLS_PER_MESSAGE = 8
 
 
 class EpisodeEnv(Protocol):
-    """What an episode needs of an environment: a bundled domain's ``ToolEnv`` or a ``Tau2Environment``."""
+    """What an episode needs of an environment (``evaluation.tau2.environment.Tau2Environment``)."""
 
     @property
     def db(self) -> DB: ...

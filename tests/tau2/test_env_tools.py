@@ -9,7 +9,7 @@ import pytest
 
 from datasets.base import DatasetError
 from datasets.tau2 import domain_dir
-from datasets.tool_use.env import db_hash
+from evaluation.canonical import canonical_hash
 from evaluation.tau2.environment import calculate_expression, get_domain, load_environment
 
 # tau2-bench's tools: name -> required parameters, in schema order.
@@ -243,7 +243,7 @@ def test_each_load_is_an_independent_copy():
     first, second = load_environment("airline"), load_environment("airline")
     assert first.db == second.db and first.db is not second.db
     before = first.db_hash()
-    assert before == db_hash(first.db)
+    assert before == canonical_hash(first.db)
     assert first.call("cancel_reservation", {"reservation_id": "Z7GOZK"}).ok
     assert first.db_hash() != before == second.db_hash()
     assert load_environment("airline").db["reservations"]["Z7GOZK"].get("status") is None
@@ -256,9 +256,9 @@ def test_the_hash_follows_writes_and_initialization():
     assert env.db_hash() == initial
     assert env.call("cancel_pending_order", {"order_id": "#W3361211", "reason": "no longer needed"}).ok
     after_cancel = env.db_hash()
-    assert after_cancel == db_hash(env.db) != initial
+    assert after_cancel == canonical_hash(env.db) != initial
     env.run_initialization({"agent_data": {"orders": {"#W2378156": {"status": "processed"}}}}, None)
-    assert env.db_hash() == db_hash(env.db) != after_cancel
+    assert env.db_hash() == canonical_hash(env.db) != after_cancel
 
 
 def test_policy_is_the_domains_markdown():
