@@ -11,6 +11,10 @@ Components (each 1.0 or 0.0, with the reasons behind it):
 - NL_ASSERTION: an LLM judge finds every ``nl_assertions`` entry met by the conversation (tau2's prompt).
 - PROHIBITED_ACTION / REQUIRED_ACTION (Trajectory2Task): no agent call matches a forbidden action / each
   required action is matched; an entry matches a call of its tool whose arguments hold all its arguments.
+- REFUSAL (the service's generated infeasible tasks, whose ``user_script`` names the policy rule the
+  request breaks): some agent message states that rule's reason, and none names several rules or pastes
+  the policy (``datasets.tool_use.policy.refusal_problem``). It joins the task's reward basis: tau2 files
+  keep their own basis, and this is the service's extra requirement for the tasks it generates.
 
 The reward is the product over the task's reward basis. As in tau2, an episode that did not end with the
 user's stop marker (a turn, step or error limit) gets reward 0; its components are still reported. The
@@ -26,13 +30,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasets.tool_use.env import db_hash
+from datasets.tool_use.generator import SCRIPT_KEY, get_domain
+from datasets.tool_use.policy import refusal_problem
+from evaluation.canonical import canonical_hash, canonical_json
 from evaluation.client import EndpointClient, EndpointError
 from evaluation.tau2.environment import load_environment
 from evaluation.tau2.replay import DB, ENV_ASSERTIONS, changed_records, prepared_environment, record_at, replay_gold
 from evaluation.tau2.tasks import Action, ActionPattern, EnvAssertion, Task
 from evaluation.tau2.user import LLMConfig, SimulatorError
-from evaluation.tool_use.verify import diff_dbs
 
 JUDGE_PROMPT_VERSION = "tau2-nl-judge-1"
 COMPLETED_STOP_REASONS = ("user_stop",)
@@ -134,6 +139,36 @@ def _pattern_text(pattern: ActionPattern) -> str:
 # -- the deterministic components --------------------------------------------------------------------
 
 
+def diff_dbs(actual: Any, expected: Any, path: str = "", limit: int = 8) -> list[str]:
+    """Up to ``limit`` differences, as '<path>field: actual … (expected …)'; a path only one side has reads
+    '<path>key: unexpected …' or '<path>key: missing (expected …)'."""
+    out: list[str] = []
+
+    def walk(a: Any, e: Any, where: str) -> None:
+        if len(out) >= limit or a == e:
+            return
+        if isinstance(a, dict) and isinstance(e, dict):
+            for key in sorted(set(a) | set(e), key=str):
+                if key not in e:
+                    out.append(f"{where}{key}: unexpected {_short(a[key])}")
+                elif key not in a:
+                    out.append(f"{where}{key}: missing (expected {_short(e[key])})")
+                else:
+                    walk(a[key], e[key], f"{where}{key}/")
+                if len(out) >= limit:
+                    return
+        else:
+            out.append(f"{where.rstrip('/')}: {_short(a)} (expected {_short(e)})")
+
+    walk(actual, expected, path)
+    return out
+
+
+def _short(value: Any, width: int = 80) -> str:
+    text = canonical_json(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def communicate_component(task: Task, transcript: list[dict[str, Any]]) -> Component:
     infos = task.evaluation_criteria.communicate_info if task.evaluation_criteria else None
     said = [str(m.get("content") or "").lower().replace(",", "") for m in transcript if m.get("role") == "assistant" and m.get("content")]
@@ -161,6 +196,22 @@ def prohibited_component(task: Task, calls: list[Call]) -> Component:
 def required_component(task: Task, calls: list[Call]) -> Component:
     missing = [p for p in task.required_actions if not any(pattern_matches(p, c) for c in calls)]
     return Component(0.0 if missing else 1.0, [f"required call not made: {_pattern_text(p)}" for p in missing])
+
+
+def refusal_rule(task: Task) -> str:
+    """The policy rule a generated infeasible task's request breaks ('' for every other task)."""
+    script = task.extra.get(SCRIPT_KEY)
+    return str(script.get("refusal_rule") or "") if isinstance(script, dict) else ""
+
+
+def refusal_component(domain: str, rule_id: str, transcript: list[dict[str, Any]]) -> Component:
+    policy = get_domain(domain).policy
+    rule = policy.rule(rule_id)
+    said = [str(m["content"]) for m in transcript if m.get("role") == "assistant" and m.get("content")]
+    problem = refusal_problem(policy, rule, said)
+    if problem:
+        return Component(0.0, [f"the refusal does not count: {problem} (rule {rule.id})"])
+    return Component(1.0, [f"states the reason of rule {rule.id}"])
 
 
 def env_assertion_component(domain: str, task: Task, final_db: DB) -> Component:
@@ -258,10 +309,11 @@ def nl_assertion_component(task: Task, transcript: list[dict[str, Any]], judge: 
 
 
 @dataclass(frozen=True)
-class _GoldState:
+class GoldState:
     hash: str
     changed: dict[str, Any]  # records the gold replay changed, relative to the prepared database
     failed_writes: list[str]
+    initial_hash: str  # of the prepared database the task starts from
 
 
 class Grader:
@@ -272,7 +324,8 @@ class Grader:
         self.db_path = db_path
         self.judge = judge
         self._base_db: DB = load_environment(domain, db_path=db_path).db
-        self._gold: dict[str, _GoldState] = {}
+        self._base_hash = canonical_hash(self._base_db)
+        self._gold: dict[str, GoldState] = {}
         self._lock = threading.Lock()
 
     def _initial_db(self, task: Task) -> DB:
@@ -280,12 +333,15 @@ class Grader:
             return self._base_db
         return prepared_environment(self.domain, task, self.db_path).db
 
-    def gold_state(self, task: Task) -> _GoldState:
+    def gold_state(self, task: Task) -> GoldState:
         with self._lock:
             cached = self._gold.get(task.id)
         if cached is None:
             replay = replay_gold(self.domain, task, self.db_path)
-            cached = _GoldState(db_hash(replay.env.db), changed_records(self._initial_db(task), replay.env.db), replay.failed_writes)
+            initial = self._initial_db(task)
+            initial_hash = self._base_hash if initial is self._base_db else canonical_hash(initial)
+            cached = GoldState(canonical_hash(replay.env.db), changed_records(initial, replay.env.db), replay.failed_writes,
+                               initial_hash)
             with self._lock:
                 cached = self._gold.setdefault(task.id, cached)
         return cached
@@ -293,7 +349,7 @@ class Grader:
     def db_component(self, task: Task, final_db: DB) -> Component:
         gold = self.gold_state(task)
         note = [f"gold replay incomplete: write action(s) {', '.join(gold.failed_writes)} failed"] if gold.failed_writes else []
-        if db_hash(final_db) == gold.hash:
+        if canonical_hash(final_db) == gold.hash:
             return Component(1.0, note)
         initial = self._initial_db(task)
         ours = changed_records(initial, final_db)
@@ -314,6 +370,9 @@ class Grader:
         Raises ``SimulatorError`` when the NL judge's endpoint fails: an evaluation error, not a grade.
         """
         basis = task.reward_basis
+        rule = refusal_rule(task)
+        if rule:
+            basis.append("REFUSAL")
         calls = agent_calls(transcript)
         components = {
             "DB": self.db_component(task, final_db),
@@ -323,6 +382,8 @@ class Grader:
             "PROHIBITED_ACTION": prohibited_component(task, calls),
             "REQUIRED_ACTION": required_component(task, calls),
         }
+        if rule:
+            components["REFUSAL"] = refusal_component(self.domain, rule, transcript)
         completed = stop_reason in COMPLETED_STOP_REASONS
         if "NL_ASSERTION" in basis and completed:
             components["NL_ASSERTION"] = nl_assertion_component(task, transcript, self.judge)
