@@ -55,7 +55,8 @@ RULES = (
     Rule("airline.baggage.remove", "update_reservation_baggages",
          "Checked bags can be added to a reservation but not removed.",
          (r"\b(cannot|can t|can not|unable to|not able to|not allowed to|not possible to) (remove|reduce|take off|drop|lower)\b",
-          r"\b(add|adding) (bags|baggage|checked bags)? ?but not (remove|reduce)\w*\b", r"\bonly (be )?add\w*\b",
+          r"\bbut not (be )?(removed|reduced|taken off)\b", r"\b(can t|cannot|can not) be (removed|reduced|taken off)\b",
+          r"\bonly (be )?add\w*\b",
           r"\bno (removal|reduction)s?\b"),
          lambda db, a: a["total_baggages"] < _reservation(db, a)["total_baggages"]),
     Rule("airline.cabin.flown", "update_reservation_flights",
@@ -65,7 +66,7 @@ RULES = (
          lambda db, a: any(status in FLOWN for status in _flight_statuses(db, _reservation(db, a)))),
     Rule("airline.passengers.count", "update_reservation_passengers",
          "The passengers of a reservation can be changed, but not their number.",
-         (r"\bnumber of passengers\b", r"\b(cannot|can t|can not|unable to|not able to|not possible to) (add|remove) (a |another |any )?passengers?\b",
+         (r"\bnumber of passengers\b", r"\bbut not (their|the) number\b", r"\b(same|change the) number\b", r"\b(cannot|can t|can not|unable to|not able to|not possible to) (add|remove) (a |another |any )?passengers?\b",
           r"\bpassenger count\b", r"\bhow many passengers\b"),
          lambda db, a: len(a["passengers"]) != len(_reservation(db, a)["passengers"])),
 )

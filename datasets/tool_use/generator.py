@@ -26,17 +26,21 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from datasets.tool_use.intents import Domain, Step, WalkAbort, Walker, Write
 from datasets.tool_use.policy import DB
 from evaluation.canonical import canonical_json
 from evaluation.tau2.environment import Tau2Environment, load_environment
 from evaluation.tau2.replay import changed_records
+
+if TYPE_CHECKING:
+    from evaluation.client import EndpointClient
 
 GENERATOR_VERSION = "2.0"
 SCENARIOS = ("standard", "ambiguous", "changing", "infeasible")
@@ -337,6 +341,29 @@ def verify(domain: Domain, draft: Draft) -> tuple[list[str], list[str]]:
     return problems, outputs
 
 
+# -- optional paraphrase ------------------------------------------------------------------------------
+
+_VALUE = re.compile(r"[#\w.+@-]*\d[#\w.+@-]*")
+
+
+def paraphrase_opening(client: "EndpointClient", draft: Draft) -> bool:
+    """Rewrite the opening line through an LLM endpoint, keeping every stated value verbatim.
+
+    Returns whether the paraphrase was kept: one that drops a value, or leaks a withheld one, is refused.
+    """
+    original = draft.opening
+    reply = client.chat([
+        {"role": "system", "content": "Rewrite the customer's message so it sounds natural. Keep every id, amount, email, "
+                                      "address and value exactly as written. Do not add facts. Reply with the message only."},
+        {"role": "user", "content": original},
+    ]).content.strip()
+    withheld = [value for fact in draft.reveal for value in _VALUE.findall(fact["reply"])]
+    if not reply or any(v not in reply for v in _VALUE.findall(original)) or any(w in reply for w in withheld):
+        return False
+    draft.opening = reply
+    return True
+
+
 # -- scenarios ---------------------------------------------------------------------------------------
 
 
@@ -445,7 +472,7 @@ def candidates(domain: Domain, explorer: Explorer, scenario: str, customers: lis
     while misses < 50 * len(tools):
         tool = min(tools, key=lambda t: (balance[t], rng.random()))
         user_id = rng.choice(customers)
-        draft = _draft_for(domain, explorer, db, scenario, user_id, tool, rng)
+        draft = draft_for(domain, explorer, db, scenario, user_id, tool, rng)
         if draft is None:
             misses += 1
             # A tool this split's customers cannot reach must not stall the others.
@@ -456,7 +483,7 @@ def candidates(domain: Domain, explorer: Explorer, scenario: str, customers: lis
         yield draft
 
 
-def _draft_for(domain: Domain, explorer: Explorer, db: DB, scenario: str, user_id: str, tool: str,
+def draft_for(domain: Domain, explorer: Explorer, db: DB, scenario: str, user_id: str, tool: str,
                rng: random.Random) -> Draft | None:
     if scenario == "standard":
         goal = explorer.goal(user_id, tool, _pick_size(rng), rng)
@@ -535,8 +562,11 @@ def split_customers(customers: list[str], seed: int) -> dict[str, list[str]]:
 
 
 def generate_tasks(domain_name: str, test_per_scenario: int, seed: int, *,
-                   progress: Callable[[int, int], None] | None = None) -> Generation:
-    """``test_per_scenario`` verified test tasks per scenario, train and dev in the split proportions."""
+                   progress: Callable[[int, int], None] | None = None, paraphraser: "EndpointClient | None" = None) -> Generation:
+    """``test_per_scenario`` verified test tasks per scenario, train and dev in the split proportions.
+
+    ``progress(done, total)`` is called as tasks are kept; ``paraphraser`` optionally rewrites opening lines
+    through an endpoint (off by default, so generation is deterministic)."""
     domain = get_domain(domain_name)
     db = load_db(domain)
     explorer = Explorer(domain, seed)
@@ -563,7 +593,10 @@ def generate_tasks(domain_name: str, test_per_scenario: int, seed: int, *,
                     continue
                 problems, outputs = verify(domain, draft)
                 if problems:
-                    report.drop(problems[0].split(" (")[0])
+                    report.drop(problems[0].split(":")[0].split(" (")[0])
+                    continue
+                if paraphraser is not None and not paraphrase_opening(paraphraser, draft):
+                    report.drop("paraphrase changed the facts")
                     continue
                 seen.add(key)
                 balance[draft.lead_tool] += 1

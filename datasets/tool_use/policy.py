@@ -79,11 +79,12 @@ def refusal_problem(policy: Policy, rule: Rule, agent_messages: list[str]) -> st
     stated = False
     for message in agent_messages:
         text = normalise(message)
-        named = {r for r in policy.rules if r.reason_pattern().search(text)}
-        same_action = {r.id for r in named if r.tool == rule.tool}
-        if len(same_action) > 1 or len(named) >= _MANY_RULES:
+        # Rules of several tools may share a reason ("the order is no longer pending"): count reasons, not rules.
+        named = [r for r in policy.rules if r.reason_pattern().search(text)]
+        same_action = {r.reasons for r in named if r.tool == rule.tool}
+        if len(same_action) > 1 or len({r.reasons for r in named}) >= _MANY_RULES:
             return "a message names several policy rules"
         if sum(line in text for line in policy_lines) > 1:
             return "a message reproduces the policy text"
-        stated = stated or rule.id in same_action
+        stated = stated or rule in named
     return "" if stated else "no message states the reason the policy gives for refusing"
