@@ -22,18 +22,25 @@ from typing import Any
 
 from datasets.base import BenchmarkData, DatasetError, Instance, ScenarioInfo, SplitData
 from datasets.tau2 import DOMAINS, domain_dir
-from datasets.tool_use.bundle import SCENARIO_INFO
 
 SCENARIOS = ("standard", "ambiguous", "changing", "infeasible")
+SCENARIO_INFO = {
+    "standard": ("Standard", "The user states everything needed."),
+    "ambiguous": ("Ambiguous", "A deciding fact is withheld until the agent asks for it."),
+    "changing": ("Changing", "The user switches to a new goal mid-dialogue; only the final goal may persist."),
+    "infeasible": ("Infeasible", "The request breaks a policy rule; the agent must refuse and say why (and still do any allowed part)."),
+}
 # Trajectory2Task calls the standard intent "general".
 SCENARIO_ALIASES = {"general": "standard"}
-SPLITS = ("train", "test")
+SPLITS = ("train", "dev", "test")
 SPLIT_FILE = "split_tasks.json"
 DB_FILE = "db.json"
 TYPE_FIELD = "type"
 TASK_FILE = re.compile(r"^tasks(?:_([a-z_]+))?\.json$")
 # Keys of the structured instructions that only the grader reads: they go to the reference.
 GRADING_INSTRUCTION_KEYS = ("actions_should_not_taken", "actions_should_be_taken", "infeasible_reason")
+# What a scripted user says in a generated task (its withheld facts, its switch): the simulator's, like a reference.
+SCRIPT_KEY = "user_script"
 TAU2_VERSION = "tau2-bench-1"
 TAU2_HOMEPAGE = "https://github.com/sierra-research/tau2-bench"
 TAU2_CITATION = ("Barres et al., tau2-Bench: Evaluating Conversational Agents in a Dual-Control Environment, 2025; "
@@ -165,7 +172,7 @@ def write_task_folder(task_set: TaskSet, folder: str | Path) -> list[Path]:
 
 def to_instance(domain: str, scenario: str, task_id: str, task: dict[str, Any], db_hash: str) -> Instance:
     """Input: the task as the episode needs it; reference: its grading parts."""
-    agent_side = {k: v for k, v in task.items() if k != "evaluation_criteria"}
+    agent_side = {k: v for k, v in task.items() if k not in ("evaluation_criteria", SCRIPT_KEY)}
     instructions = (task.get("user_scenario") or {}).get("instructions")
     grading = {}
     if isinstance(instructions, dict):
@@ -173,6 +180,8 @@ def to_instance(domain: str, scenario: str, task_id: str, task: dict[str, Any], 
         agent_side["user_scenario"] = {**task["user_scenario"],
                                        "instructions": {k: v for k, v in instructions.items() if k not in grading}}
     reference = {"evaluation_criteria": task.get("evaluation_criteria"), "instructions": grading}
+    if SCRIPT_KEY in task:
+        reference[SCRIPT_KEY] = task[SCRIPT_KEY]
     return Instance(key=task_id, input={"domain": domain, "db_hash": db_hash, "task": agent_side},
                           reference=reference, scenario=scenario)
 
@@ -186,6 +195,8 @@ def task_json(input: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any
         task["user_scenario"] = {**scenario, "instructions": {**scenario["instructions"], **grading}}
     if reference.get("evaluation_criteria") is not None:
         task["evaluation_criteria"] = reference["evaluation_criteria"]
+    if SCRIPT_KEY in reference:
+        task[SCRIPT_KEY] = reference[SCRIPT_KEY]
     return task
 
 
