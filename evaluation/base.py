@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from datasets.base import Instance
 from evaluation.client import EndpointClient
 
-__all__ = ["OVERALL", "SIMULATOR_ERROR", "Evaluator", "Instance", "MetricSpec", "Outcome", "ResultRow", "ScoreValue"]
+__all__ = ["OVERALL", "PROMPT_ROLE", "SIMULATOR_ERROR", "Evaluator", "Instance", "MetricSpec", "Outcome", "ResultRow", "ScoreValue"]
 
 
 # The scores of a submission across its scenarios (a macro average), next to the per-scenario ones.
@@ -23,6 +23,10 @@ OVERALL = "overall"
 # The error code of an outcome that failed because the benchmark's own endpoint (an LLM user simulator or
 # judge) failed: an evaluation error, left out of the model's scores and reported apart.
 SIMULATOR_ERROR = "simulator_error"
+# A transcript entry that stands for the messages of a prompt: what the family needs, besides the instance,
+# to rebuild them (``Evaluator.rebuild_prompt``) when a drill-down shows the transcript. A prompt that holds
+# a whole page would otherwise be stored again with every scenario and trial of the instance.
+PROMPT_ROLE = "prompt"
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,12 @@ class Evaluator(ABC):
     def calls_per_item(self) -> int:
         """The most endpoint calls one item can make (sizes the worker's time limits)."""
         return 1
+
+    @classmethod
+    def rebuild_prompt(cls, instance_input: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """The messages that a ``PROMPT_ROLE`` entry of a stored transcript stands for (families that store
+        such entries override this)."""
+        return [{"role": "note", "content": "This prompt was not stored and cannot be rebuilt."}]
 
     def snapshot(self) -> dict[str, Any]:
         """The part of a submission's config snapshot that this family contributes (shown to users, so

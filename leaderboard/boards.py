@@ -20,9 +20,9 @@ from django.core.cache import cache
 from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 
-from evaluation.base import OVERALL, MetricSpec, ScoreValue
+from evaluation.base import OVERALL, PROMPT_ROLE, MetricSpec, ScoreValue
 from evaluation.registry import get_evaluator_class
-from leaderboard.models import Benchmark, InstanceResult, Score, Submission
+from leaderboard.models import Benchmark, InstanceResult, Score, Submission, TaskInstance
 
 PASS_K = re.compile(r"^pass_(\d+)$")
 # An upper bound only: entries are replaced as soon as the board's version changes.
@@ -356,6 +356,23 @@ class ResultFilter:
 def results(submission: Submission, flt: ResultFilter) -> QuerySet[InstanceResult]:
     qs = submission.results.select_related("instance").order_by("scenario", "instance_id", "trial")
     return flt.apply(qs)
+
+
+def _is_prompt(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("role") == PROMPT_ROLE
+
+
+def rebuild_prompts(submission: Submission, results: list[InstanceResult]) -> None:
+    """Replace the prompt references in the results' transcripts by the messages they stand for, rebuilt
+    from the instances (one query for their inputs). The objects are changed in memory only."""
+    stored = [r for r in results if any(map(_is_prompt, r.transcript))]
+    if not stored:
+        return
+    family = get_evaluator_class(submission.benchmark.kind)
+    inputs = dict(TaskInstance.objects.filter(id__in={r.instance_id for r in stored}).values_list("id", "input"))
+    for result in stored:
+        result.transcript = [message for entry in result.transcript for message in (
+            family.rebuild_prompt(inputs[result.instance_id], entry) if _is_prompt(entry) else [entry])]
 
 
 # --- comparing submissions --------------------------------------------------------------------------

@@ -86,6 +86,7 @@ def submission_detail(request, pk: int):
         return exports.response(table, fmt)
     page = Paginator(results.defer("instance__input"), RESULTS_PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(shown_results(request.user, submission, page.object_list))
+    boards.rebuild_prompts(submission, page.object_list)
     return render(request, "leaderboard/submission.html", {
         "submission": submission, "metrics": boards.metric_specs(submission.benchmark), "scores": scores,
         "scenario_order": boards.scored_scenarios(submission, scores), "errors": boards.error_groups(submission),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from datasets.base import BenchmarkData, Instance, ScenarioInfo, SplitData
 from evaluation.errors import CodedError
 from leaderboard.models import InstanceResult, ModelEntry, Score, Submission
 from leaderboard.submissions import create_submission
@@ -273,3 +275,61 @@ def test_a_failing_simulator_is_reported_as_the_benchmark_s_not_the_model_s():
                for _ in range(lifecycle.MAX_CONSECUTIVE_ENDPOINT_ERRORS)]
     assert tripped == [False] * (lifecycle.MAX_CONSECUTIVE_ENDPOINT_ERRORS - 1) + [True]
     assert breaker.code() == "simulator_error" and "user simulator or judge" in breaker.message()
+
+
+
+class NextClickPolicy:
+    model_id = "next-click"
+
+    def reply(self, messages, tools, params):
+        return {"content": json.dumps({"rationale": "I search.", "action": {"type": "click", "name": "nav_bar.search_button",
+                                                                         "click_type": "search"}})}
+
+
+def shopping_benchmark(instances: int) -> BenchmarkData:
+    """A next-action benchmark whose pages are over the prompt's budget, so the prompt holds a shrunk page."""
+    rows = []
+    for i in range(instances):
+        page = "".join(f'<div class="row"><a name="search_results.item_{n}.product_detail">Item {n} of page {i}</a></div>'
+                       for n in range(400))
+        rows.append(Instance(key=f"s{i}#1", input={
+            "session_id": f"s{i}", "user_id": "u", "step": 1, "url": "https://shop.example/",
+            "persona": {"survey": {"age": "30-39"}, "interview": "I buy <b>quickly</b>."},
+            "history": [{"type": "click", "click_type": "search", "name": "nav_bar.search_input", "text": "",
+                         "rationale": "I look for socks."}],
+            "observation": f'<html><body><input name="nav_bar.search_input"/>{page}</body></html>'},
+            reference={"session_id": f"s{i}", "type": "click", "name": "nav_bar.search_button", "text": "", "click_type": "search"}))
+    return BenchmarkData(slug="shop", name="Shop", kind="next_action", version="1", license="CC0", description="",
+                         scenarios=[ScenarioInfo(s, s) for s in ("full", "no_persona", "no_rationale")],
+                         splits=[SplitData("test", rows)])
+
+
+@pytest.mark.django_db
+def test_next_action_transcripts_store_the_prompt_by_reference_and_the_drilldown_rebuilds_it(client):
+    from django.template.loader import render_to_string
+
+    from evaluation.baselines.server import PolicyServer
+    from evaluation.next_action.prompt import build_messages
+    from leaderboard.importing import import_benchmark
+    from leaderboard.templatetags.board_tags import chat
+
+    benchmark = import_benchmark(shopping_benchmark(3))
+    server = PolicyServer(NextClickPolicy()).start_background()
+    try:
+        submission = run_all(make_submission(benchmark, server.base_url, NextClickPolicy.model_id,
+                                             evaluator_config={"observation_chars": 5_000}))
+    finally:
+        server.stop()
+    assert submission.status == Submission.Status.FINISHED, submission.error_message
+    results = list(InstanceResult.objects.filter(submission=submission).select_related("instance"))
+    assert len(results) == 9 and all(r.correct for r in results)
+    html = client.get(f"/s/{submission.id}/").content.decode()
+    for result in results:
+        prompt, reply = result.transcript  # what rebuilds the prompt, and the reply as it came
+        assert prompt == {"role": "prompt", "prompt_version": "opera-next-action/1", "instance": result.instance.key,
+                          "scenario": result.scenario, "observation_chars": 5_000}
+        assert reply == {"role": "assistant", "content": NextClickPolicy().reply([], None, {})["content"]}
+        # The drill-down shows the messages the endpoint was sent, as it showed them when they were stored.
+        sent = build_messages(result.instance.input, result.scenario, observation_chars=5_000)
+        assert "omitted" in sent[1]["content"]  # the page was shrunk to the budget
+        assert render_to_string("leaderboard/_chat.html", {"messages": chat([*sent, reply])}) in html

@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, ClassVar
 
-from evaluation.base import Evaluator, Instance, MetricSpec, Outcome, ResultRow, ScoreValue
+from evaluation.base import PROMPT_ROLE, Evaluator, Instance, MetricSpec, Outcome, ResultRow, ScoreValue
 from evaluation.client import ChatResult, EndpointClient, EndpointError
 from evaluation.metrics.next_action import is_exact_match, next_action_scores
 from evaluation.next_action.parser import invalid, parse_reply
@@ -113,15 +113,25 @@ class NextActionEvaluator(Evaluator):
         prediction = parse_reply(result.content)
         if self.config["structured_output"]:
             prediction["structured_output"] = structured
+        # The prompt is stored as what rebuilds it; the reply is stored as it came.
         return Outcome(
             prediction=prediction,
             metrics={"exact_match": float(is_exact_match(prediction, instance.reference)),
                      "parse_error": float(bool(prediction["parse_error"]))},
-            transcript=[*messages, {"role": "assistant", "content": result.content}],
+            transcript=[{"role": PROMPT_ROLE, "prompt_version": PROMPT_VERSION, "instance": instance.key, "scenario": scenario,
+                         "observation_chars": int(self.config["observation_chars"])},
+                        {"role": "assistant", "content": result.content}],
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             latency_ms=result.latency_ms,
         )
+
+    @classmethod
+    def rebuild_prompt(cls, instance_input: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
+        if entry.get("prompt_version") != PROMPT_VERSION:
+            return [{"role": "note", "content": f"This prompt was built by prompt version {entry.get('prompt_version')}; "
+                     f"this server builds version {PROMPT_VERSION} and cannot show it."}]
+        return build_messages(instance_input, entry["scenario"], observation_chars=int(entry["observation_chars"]))
 
     def score(self, scenario: str, rows: list[ResultRow]) -> list[ScoreValue]:
         trials = len({row.trial for row in rows})

@@ -63,8 +63,11 @@ def test_run_and_score_against_a_served_baseline(majority_server: PolicyServer) 
                 outcome = evaluator.run(client, instance, scenario, trial=0)
                 assert outcome.prediction["parse_error"] == ""
                 assert outcome.metrics["exact_match"] in (0.0, 1.0)
-                assert outcome.transcript[-1]["role"] == "assistant" and len(outcome.transcript) == 3
-                assert len(outcome.transcript[1]["content"]) < 6_000 + 8_000  # page budget + persona and history
+                prompt, reply = outcome.transcript  # the prompt is stored as what rebuilds it
+                assert reply["role"] == "assistant" and json.loads(reply["content"])["action"]
+                sent = evaluator.rebuild_prompt(instance.input, prompt)
+                assert sent == build_messages(instance.input, scenario, observation_chars=6_000)
+                assert len(sent[1]["content"]) < 6_000 + 8_000  # page budget + persona and history
                 assert outcome.prompt_tokens > 0 and outcome.completion_tokens > 0 and outcome.latency_ms > 0
                 rows.append(ResultRow(instance, 0, outcome.prediction, outcome.metrics))
     scores = {s.metric: s for s in evaluator.score("full", rows[:40])}
@@ -224,3 +227,11 @@ def test_trials_widen_nothing_they_do_not_add(fault_free_rows: list[ResultRow]) 
     assert three["exact_match"].n == 3 * one["exact_match"].n
     # Identical trials resampled with their session give the same interval as one trial.
     assert (three["exact_match"].ci_low, three["exact_match"].ci_high) == pytest.approx((one["exact_match"].ci_low, one["exact_match"].ci_high))
+
+
+def test_a_prompt_of_another_prompt_version_is_not_rebuilt_as_if_it_were_this_one() -> None:
+    instance = bundled_instances()[0]
+    entry = {"role": "prompt", "prompt_version": "opera-next-action/0", "instance": instance.key, "scenario": "full",
+             "observation_chars": 6_000}
+    [note] = NextActionEvaluator.rebuild_prompt(instance.input, entry)
+    assert note["role"] == "note" and "opera-next-action/0" in note["content"]
