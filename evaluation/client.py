@@ -1,4 +1,5 @@
-"""Client for OpenAI-compatible chat-completions endpoints, built on the ``openai`` SDK.
+"""Client for OpenAI-compatible chat-completions endpoints: model listing through the ``openai`` SDK, chat
+calls (the worker's hot path) posted straight through the same guarded httpx client.
 
 Every fault an endpoint can show ends as an ``EndpointError`` with a stable ``code`` and a message a
 user understands, with the endpoint's secrets redacted from it. Transient faults (connection refused,
@@ -137,16 +138,17 @@ def _quoted_body(response: httpx2.Response, secrets: Iterable[str]) -> str:
     return redact(response.text[: QUOTED_BODY_CHARS + margin], secrets)[:QUOTED_BODY_CHARS]
 
 
-def _status_error(exc: openai.APIStatusError, secrets: Iterable[str]) -> EndpointError:
-    status = exc.status_code
+def _status_error(response: httpx2.Response, secrets: Iterable[str]) -> EndpointError:
+    """The error of a reply that is not a success; the caller has read its body."""
+    status = response.status_code
     if 300 <= status < 400:
-        location = exc.response.headers.get("location", "")[:200]
+        location = response.headers.get("location", "")[:200]
         target = f" to {location}" if location else ""
         return EndpointError("redirect", f"the endpoint answered with a redirect (HTTP {status}){target}; redirects are "
                              "not followed: use the final URL as the base URL", status=status)
     if status in (401, 403):
         return EndpointError("auth", f"the endpoint refused the API key (HTTP {status})", status=status)
-    body = _quoted_body(exc.response, secrets)
+    body = _quoted_body(response, secrets)
     if status == 429:
         return EndpointError("rate_limited", f"the endpoint is rate limiting requests (HTTP 429) {body}".strip(), status=status)
     if status >= 500:
@@ -156,8 +158,8 @@ def _status_error(exc: openai.APIStatusError, secrets: Iterable[str]) -> Endpoin
     return EndpointError("bad_request", f"the endpoint rejected the request (HTTP {status}): {body}".strip(), status=status)
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
+def _retry_after(response: httpx2.Response) -> float | None:
+    value = response.headers.get("retry-after")
     if not value:
         return None
     try:
@@ -178,14 +180,18 @@ class EndpointClient:
         self._sleep = sleep
         self._secrets = [config.api_key] if config.api_key else []
         timeout = httpx2.Timeout(config.timeout, connect=min(config.timeout, 10.0))
+        self._http = guarded_client(config.address_policy, timeout=timeout, max_body_bytes=config.max_body_bytes,
+                                    pool_size=config.pool_size)
         self._client = openai.OpenAI(
             base_url=config.base_url.rstrip("/"),
             api_key=config.api_key or "not-needed",
             timeout=timeout,
             max_retries=0,  # retries are ours: within the call's time budget, and counted in the message
-            http_client=guarded_client(config.address_policy, timeout=timeout, max_body_bytes=config.max_body_bytes,
-                                       pool_size=config.pool_size),
+            http_client=self._http,
         )
+        self._chat_url = httpx2.URL(f"{self._client.base_url}chat/completions")  # parsed once; the SDK's base URL ends with "/"
+        self._headers = {"Authorization": f"Bearer {self._client.api_key}", "Content-Type": "application/json",
+                         "Accept": "application/json"}
 
     def close(self) -> None:
         self._client.close()
@@ -248,21 +254,25 @@ class EndpointClient:
     def _translate(self, call: Callable[[], T]) -> T:
         try:
             return call()
-        except openai.APITimeoutError:
+        # Chat calls raise httpx's errors; the SDK (model listing) wraps them in its own.
+        except (openai.APITimeoutError, httpx2.TimeoutException):
             raise EndpointError("timeout", f"the endpoint did not answer within {self.config.timeout:g} s") from None
         except AddressRefused as exc:
             raise EndpointError("address_refused", str(exc)) from None
-        except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
+        except (openai.APIConnectionError, httpx2.RequestError) as exc:
+            cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
             raise EndpointError("connection", f"cannot connect to {self.config.base_url}: {cause}") from None
         except openai.APIStatusError as exc:
-            err = _status_error(exc, self._secrets)
-            err.retry_after = _retry_after(exc)
-            raise err from None
+            raise self._refused(exc.response) from None
         except (ReplyTooLarge, CompressedReply) as exc:
             raise EndpointError("bad_response", str(exc)) from None
         except (json.JSONDecodeError, openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
             raise EndpointError("bad_response", f"the endpoint's reply is not a valid chat completion: {exc}") from None
+
+    def _refused(self, response: httpx2.Response) -> EndpointError:
+        err = _status_error(response, self._secrets)
+        err.retry_after = _retry_after(response)
+        return err
 
     def _list_models_once(self) -> list[str]:
         page = self._client.models.list()
@@ -272,9 +282,11 @@ class EndpointClient:
         request: dict[str, Any] = {"model": self.config.model, "messages": messages, **self.config.params, **params}
         if tools:
             request["tools"] = tools
-        # The SDK's generic post: its auth, headers and error mapping, without walking the request through
-        # its typed-dict transform or the reply through pydantic; the body is parsed once, here.
-        response = self._client.post("/chat/completions", body=request, cast_to=httpx2.Response)
+        # Straight through the guarded httpx client, not the SDK: per call, its request options, idempotency
+        # key and retry bookkeeping cost as much CPU as the HTTP exchange itself, on the worker's hot path.
+        response = self._http.post(self._chat_url, content=json.dumps(request).encode(), headers=self._headers)
+        if not response.is_success:
+            raise self._refused(response)
         return parse_completion(json.loads(response.content))
 
 
