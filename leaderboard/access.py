@@ -7,14 +7,13 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from evaluation.tau2.evaluator import public_verdict as public_tau2_verdict
-from evaluation.tool_use.verify import public_verdict
+from evaluation.tau2.evaluator import public_verdict
 from leaderboard.models import InstanceResult, Submission
 
 # Per benchmark kind, how a stored prediction reads without what its verifier took from the reference.
 # Kinds not listed store nothing of the reference in a prediction (next-action predictions are the
 # model's own action; its reference is a separate column that the pages leave out).
-PUBLIC_PREDICTION: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"tool_use": public_verdict, "tau2": public_tau2_verdict}
+PUBLIC_PREDICTION: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"tool_use": public_verdict, "tau2": public_verdict}
 
 
 def visible_submissions(user, qs: QuerySet[Submission] | None = None) -> QuerySet[Submission]:

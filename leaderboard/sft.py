@@ -1,16 +1,14 @@
 """Fine-tuning export of successful tool-use rollouts stored as InstanceResults.
 
-Both tool-use families export: the bundled Trajectory2Task benchmark (``tool_use``, tools of its generated
-domains) and tau2-format benchmarks (``tau2``, tools of tau2-bench's environments). Their domains share
-names ("retail") but not tools, so each row is exported with its own family's schemas.
+Both tool-use families export alike: the bundled Trajectory2Task benchmark (``tool_use``) and tau2-format
+benchmarks (``tau2``) run on tau2-bench's environments, so each row gets its domain's tau2 tool schemas.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from evaluation.tau2.sft import export_tau2_rollouts
-from evaluation.tool_use.export import Rollout, export_rollouts
+from evaluation.tau2.sft import Rollout, export_rollouts
 from leaderboard.models import InstanceResult
 
 TOOL_USE_KINDS = ("tool_use", "tau2")
@@ -31,8 +29,6 @@ def sft_lines(*, benchmark: str | None = None, scenarios: list[str] | None = Non
         results = results.filter(submission__benchmark__slug=benchmark)
     if scenarios:
         results = results.filter(scenario__in=scenarios)
-    for kind, export in (("tool_use", export_rollouts), ("tau2", export_tau2_rollouts)):
-        rows = (results.filter(submission__benchmark__kind=kind).order_by("id")
-                .values_list("scenario", "transcript", "instance__input").iterator(chunk_size=500))
-        yield from export(Rollout(domain=task["domain"], scenario=scenario, success=True, transcript=transcript)
-                          for scenario, transcript, task in rows)
+    rows = results.order_by("id").values_list("scenario", "transcript", "instance__input").iterator(chunk_size=500)
+    yield from export_rollouts(Rollout(domain=task["domain"], scenario=scenario, success=True, transcript=transcript)
+                               for scenario, transcript, task in rows)

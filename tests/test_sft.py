@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from datasets.registry import load_bundled
 from evaluation.baselines.server import PolicyServer
 from evaluation.baselines.tool_use import NaiveAgentPolicy
-from evaluation.tool_use.export import validate_line
+from evaluation.tau2.sft import validate_line
 from leaderboard.submissions import create_submission
 from worker import lifecycle
 from leaderboard.importing import import_benchmark

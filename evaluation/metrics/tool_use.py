@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from datasets.tool_use.domain import normalise
+from datasets.tool_use.text import normalise
 from evaluation.metrics.bootstrap import bootstrap_intervals
 from evaluation.tool_use.simulator import is_confirmation_request, is_question
 

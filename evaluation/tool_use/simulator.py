@@ -1,32 +1,38 @@
-"""User simulators for tool-use episodes (DESIGN §1.2).
+"""The scripted user of generated Trajectory2Task tasks (DESIGN §1.2), and what every user simulator offers.
 
-The scripted simulator is the default: it reads the task (its script and expected end state) and the live
-database hash, and derives everything else from the transcript, so the same transcript always gets the
-same reply. The LLM simulator plays the same user through any chat endpoint.
+A generated task is a tau2 task with a ``user_script`` (``datasets.tool_use.generator``): the opening, the
+request restated, and the scenario's one scripted event — the withheld facts of ``ambiguous`` (``reveal``)
+or the new goal of ``changing`` (``switch`` after ``first_goal``). The user reads that script, the hash of
+the database the task starts from and of the gold replay's, and the transcript; nothing else, so the same
+transcript always gets the same reply.
 
-The scripted user is fair: how it reacts to an agent message depends on the scenario only through that
-scenario's own scripted event (the withheld fact of ``ambiguous``, the switch of ``changing``). A refusal
-meets the same insistence and a confirmation request the same "yes" in every task, so an agent cannot
-learn from the user's answers which tasks are infeasible; a withheld fact comes out when it is asked for in
-natural words, never to a question that asks for everything at once.
+The user is fair: it never looks at the scenario's name, only at the script's event. A refusal meets the
+same insistence and a confirmation request the same "yes" in every task, so an agent cannot learn from
+the user's answers which tasks are infeasible; a withheld fact comes out when it is asked for in natural
+words, never to a question that asks for everything at once; the new goal comes only once the agent has
+proposed the first one concretely (or acted on it).
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
-from datasets.tool_use.domain import render_value
-from datasets.tool_use.pipeline import STOP
-from evaluation.client import EndpointClient
-from evaluation.tool_use.verify import contains, normalise
+from datasets.tool_use.generator import SCRIPT_KEY
+from datasets.tool_use.text import contains, normalise, render_value
+from evaluation.tau2.tasks import Task
+
+STOP = "###STOP###"
 
 # The user's fixed lines: the same in every task, whatever its scenario.
 CONFIRM = "Yes, please go ahead."
 INSIST = "I really need this done. Can't you make an exception just this once?"
+# After a second refusal of one part of a request of several parts, the rest may still be done.
+ACCEPT_REST = "Okay, I understand. Please go ahead with the rest of my request, then."
 ACCEPT = f"I understand, thank you for explaining. {STOP}"
 DONE = f"Thank you, that's all I needed. {STOP}"
+LEAVE = f"Alright, I'll leave it there. Thank you. {STOP}"
 
 _CONFIRMATION = re.compile(
     r"\b(confirm|proceed|go ahead|shall i|should i|do you want me to|would you like me to|want me to|"
@@ -36,54 +42,21 @@ _REFUSAL = re.compile(
     r"unfortunately|i'm afraid|i am afraid|not eligible|no longer eligible)\b")
 _ASKING = re.compile(r"\b(please (tell|provide|share|let me know|specify)|let me know|could you (tell|provide|share|specify))\b")
 
-# Natural words for the facts a task may withhold, by tool parameter (tau2's names and the bundled
-# domains'). A question about a fact names one of its nouns ("Which of your orders ...?").
-SLOT_NOUNS: dict[str, tuple[str, ...]] = {
-    "order_id": ("order",),
-    "item_id": ("item", "product", "article"),
-    "item_ids": ("item", "product", "article"),
-    "new_item_id": ("new item", "replacement", "variant", "option", "instead"),
-    "new_item_ids": ("new item", "replacement", "variant", "option", "instead"),
-    "payment_method_id": ("payment method", "card", "gift card", "paypal", "pay", "payment"),
-    "refund_method_id": ("refund", "payment method", "card", "gift card", "paypal"),
-    "from_account_id": ("account", "source", "from"),
-    "to_account_id": ("account", "destination", "into", "receiving"),
-    "account_id": ("account",),
-    "card_id": ("card",),
-    "transaction_id": ("transaction", "charge", "purchase", "payment"),
-    "reservation_id": ("reservation", "booking", "trip"),
-}
-# Kinds of record a question can ask about. A question naming three or more kinds at once is a
-# shotgun ("which order, which item, which card, which account ...") and reveals nothing.
+# Kinds of record a question can ask about in tau2's retail and airline domains. A question naming three
+# or more kinds at once is a shotgun ("which order, which item, which card ...") and reveals nothing.
 ENTITY_KINDS: dict[str, tuple[str, ...]] = {
     "order": ("order",),
-    "item": ("item", "product", "article", "variant"),
-    "payment": ("payment method", "card", "gift card", "paypal", "refund", "credit card"),
-    "account": ("account",),
-    "transaction": ("transaction", "charge", "purchase"),
-    "reservation": ("reservation", "booking", "trip", "flight"),
+    "item": ("item", "product", "variant"),
+    "payment": ("payment method", "payment", "card", "gift card", "paypal", "refund", "certificate"),
     "address": ("address",),
-    "amount": ("amount", "how much", "limit"),
-    "reason": ("reason", "why"),
-    "passenger": ("passenger",),
+    "reservation": ("reservation", "booking", "trip", "confirmation number"),
+    "flight": ("flight",),
+    "passenger": ("passenger", "traveller", "traveler"),
+    "cabin": ("cabin",),
+    "baggage": ("bag", "baggage", "luggage"),
+    "reason": ("reason",),
 }
 SHOTGUN_KINDS = 3
-
-
-@lru_cache(maxsize=256)
-def _noun_pattern(noun: str) -> re.Pattern[str]:
-    # Whole words, plural allowed: "orders" asks about an order, "preorder" does not.
-    return re.compile(r"(?<![\w])" + re.escape(normalise(noun)) + r"(s|es)?(?![\w])")
-
-
-def mentions(text: str, nouns: tuple[str, ...] | list[str]) -> bool:
-    """Whether normalised ``text`` names any of ``nouns`` as whole words."""
-    return any(_noun_pattern(noun).search(text) for noun in nouns)
-
-
-def entity_kinds(text: str) -> set[str]:
-    normal = normalise(text)
-    return {kind for kind, nouns in ENTITY_KINDS.items() if mentions(normal, nouns)}
 
 
 class UserSimulator(Protocol):
@@ -95,8 +68,20 @@ class UserSimulator(Protocol):
     def reply(self, transcript: list[dict[str, Any]], db_hash: str) -> str: ...
 
 
-def _said_by_agent(message: dict[str, Any]) -> bool:
-    return message.get("role") == "assistant" and not message.get("tool_calls")
+@lru_cache(maxsize=256)
+def _noun_pattern(noun: str) -> re.Pattern[str]:
+    # Whole words, plural allowed: "orders" asks about an order, "preorder" does not.
+    return re.compile(r"(?<![\w])" + re.escape(normalise(noun)) + r"(s|es)?(?![\w])")
+
+
+def mentions(text: str, nouns: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``text`` names any of ``nouns`` as whole words."""
+    normal = normalise(text)
+    return any(_noun_pattern(noun).search(normal) for noun in nouns)
+
+
+def entity_kinds(text: str) -> set[str]:
+    return {kind for kind, nouns in ENTITY_KINDS.items() if mentions(text, nouns)}
 
 
 def user_turns(transcript: list[dict[str, Any]]) -> list[str]:
@@ -121,114 +106,119 @@ def is_refusal(text: str) -> bool:
     return _REFUSAL.search(_plain(text)) is not None
 
 
-def asks_for(text: str, slot: str, fallback: list[str]) -> bool:
-    """A question that asks for the fact of ``slot`` in natural words, and not for everything at once."""
-    if not is_question(text) or len(entity_kinds(text)) >= SHOTGUN_KINDS:
-        return False
-    return mentions(normalise(text), SLOT_NOUNS.get(slot) or tuple(fallback))
+def asks_for(text: str, nouns: list[str] | tuple[str, ...]) -> bool:
+    """A question that asks for a fact in natural words (one of its ``nouns``), and not for everything at once."""
+    return is_question(text) and len(entity_kinds(text)) < SHOTGUN_KINDS and mentions(text, nouns)
 
 
-def proposes(text: str, action: dict[str, Any], user_id: str) -> bool:
-    """Whether the agent's message names the action's target: every identifier-like value it takes.
+def _spoken(value: Any) -> Iterator[str]:
+    """The leaf values of an argument as a person says them (a passenger's name and birth date, not a dict)."""
+    if isinstance(value, dict):
+        for inner in value.values():
+            yield from _spoken(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _spoken(inner)
+    else:
+        yield render_value(value)
 
-    Values with a digit (ids, amounts, addresses) say which record changes and how; free text such as a
-    reason is left out, and so is the customer's own id, which a proposal need not repeat.
-    """
-    values: list[str] = []
-    for value in action["arguments"].values():
-        for item in value if isinstance(value, list) else [value]:
-            rendered = render_value(item)
-            if rendered != user_id and any(ch.isdigit() for ch in rendered):
-                values.append(rendered)
+
+# Codes without a digit are identifiers too when written like one (tau2 airline's reservation "GBCZYE").
+_CODE = re.compile(r"[A-Z0-9][A-Z0-9_#-]{4,}")
+
+
+def identifiers(calls: list[dict[str, Any]], customer: str) -> list[str]:
+    """The identifier-like values of ``calls``' arguments as spoken: ids, codes, amounts, addresses, dates — what
+    says which record changes and how. Free text such as a reason is left out, and so is the customer's own
+    id, which a proposal need not repeat."""
+    return [v for call in calls for v in _spoken(call["arguments"])
+            if v != customer and (any(ch.isdigit() for ch in v) or _CODE.fullmatch(v))]
+
+
+def proposes(text: str, calls: list[dict[str, Any]], customer: str) -> bool:
+    """Whether the agent's message names what ``calls`` would change: every identifier-like value they take."""
+    values = identifiers(calls, customer)
     return bool(values) and all(contains(text, value) for value in values)
 
 
-class ScriptedUserSimulator:
-    """The deterministic user. Rules, first match wins, on the agent's latest message ``m``:
+def _agent_said(message: dict[str, Any]) -> bool:
+    return message.get("role") == "assistant" and not message.get("tool_calls")
 
-    1. the database is in the goal state and differs from the initial one -> done (stop);
-    2. `changing`, before the switch: the agent has acted (the database changed) or ``m`` concretely
-       proposes the first goal -> switch to the final goal (the scenario's event);
-    3. ``m`` refuses -> insist once, then accept (stop) — in every scenario;
-    4. `ambiguous`: ``m`` asks, in natural words, for a withheld fact not yet given -> reveal it (the
-       scenario's event); a question naming three or more kinds of record reveals nothing;
+
+class ScriptedUserSimulator:
+    """The deterministic user of one generated task. Rules, first match wins, on the agent's latest message ``m``:
+
+    1. the database changed and is in the goal state -> done (stop);
+    2. a switch is scripted and not yet said: the agent has acted (the database changed) or ``m`` concretely
+       proposes the first goal -> say the switch (the scenario's event);
+    3. ``m`` asks, in natural words, for a withheld fact not yet given -> reveal it (the scenario's event); a
+       question naming three or more kinds of record reveals nothing;
+    4. ``m`` refuses -> insist once; at the next refusal accept (stop) — or, when the request has several
+       parts, ask for the rest once and accept at the refusal after that;
     5. ``m`` asks for confirmation -> "yes";
-    6. the database changed and ``m`` asks nothing -> the user believes it is done (stop);
-    7. otherwise (other questions, small talk, stalling) -> restate the current goal.
+    6. the database changed (not to the goal) and ``m`` asks nothing -> restate the current goal; if the user
+       has just done so and the agent wrote nothing since, leave (stop): a partial job is not the end;
+    7. otherwise (other questions, identity questions — the identity is in the opening —, small talk,
+       stalling) -> restate the current goal (the switch line once it is said).
+
+    A withheld fact that is asked for in words is an answer, not a refusal: rule 3 comes before rule 4, so
+    "Unfortunately I can't tell which order you mean; which one is it?" gets the fact in ``ambiguous`` and,
+    as any refusal, the insistence elsewhere.
     """
 
-    def __init__(self, task_input: dict[str, Any], reference: dict[str, Any], scenario: str, max_turns: int = 10):
-        self.script = task_input["script"]
-        self.user_id = str((task_input.get("user") or {}).get("id") or "")
-        self.initial_hash = task_input["initial_db_hash"]
-        self.goal_hash = reference["expected_db_hash"]
-        self.scenario = scenario
+    def __init__(self, task: Task, *, initial_hash: str, goal_hash: str, is_write: Callable[[str], bool],
+                 max_turns: int = 16):
+        script = task.extra.get(SCRIPT_KEY)
+        if not isinstance(script, dict):
+            raise ValueError(f"task '{task.id}' has no {SCRIPT_KEY}: the scripted user plays generated tasks only")
+        self.script = script
+        self.customer = str(script.get("customer") or "")
+        self.initial_hash = initial_hash
+        self.goal_hash = goal_hash
+        self.is_write = is_write
         self.max_turns = max_turns
         self.stop_markers = (STOP,)
+        # Parts of the request as first asked: the final goal's writes and the refused write, or the first goal.
+        self.asked_parts = len(script["first_goal"]) if script.get("switch") else len(task.gold_actions) + len(task.prohibited_actions)
+        self.final_parts = len(task.gold_actions)
 
     def opening(self) -> str:
-        return self.script["opening"]
+        return str(self.script["opening"])
 
     def reply(self, transcript: list[dict[str, Any]], db_hash: str) -> str:
         said = user_turns(transcript)
         if len(said) >= self.max_turns:
             return STOP
-        agent = next((str(m.get("content") or "") for m in reversed(transcript) if _said_by_agent(m)), "")
+        agent = next((str(m.get("content") or "") for m in reversed(transcript) if _agent_said(m)), "")
         script = self.script
-        switch = script.get("switch") or ""
+        switch = str(script.get("switch") or "")
         switched = bool(switch) and switch in said
         changed = db_hash != self.initial_hash
+        current = switch if switched else str(script["restatement"])
 
         if changed and db_hash == self.goal_hash:
             return DONE
-        if self.scenario == "changing" and switch and not switched and (changed or proposes(agent, script["first_goal"], self.user_id)):
+        if switch and not switched and (changed or proposes(agent, script["first_goal"], self.customer)):
             return switch
+        for fact in script.get("reveal") or []:
+            if fact["reply"] not in said and asks_for(agent, fact["nouns"]):
+                return str(fact["reply"])
         if is_refusal(agent):
-            return ACCEPT if INSIST in said else INSIST
-        if self.scenario == "ambiguous":
-            for fact in script.get("reveal") or []:
-                if fact["reply"] not in said and asks_for(agent, fact["slot"], fact.get("keywords") or []):
-                    return fact["reply"]
+            if INSIST not in said:
+                return INSIST
+            parts = self.final_parts if switched else self.asked_parts
+            return ACCEPT_REST if parts > 1 and ACCEPT_REST not in said else ACCEPT
         if is_confirmation_request(agent):
             return CONFIRM
-        if changed and not is_question(agent):
-            return DONE
-        return switch if switched else script["restatement"]
+        if changed and not is_question(agent) and said[-1] == current and not self._wrote_since_user(transcript):
+            return LEAVE
+        return current
 
-
-class LLMUserSimulator:
-    """Plays the task's user through a chat endpoint; the conversation is shown with roles swapped."""
-
-    def __init__(self, client: EndpointClient, task_input: dict[str, Any], max_turns: int = 10):
-        self.client = client
-        self.task_input = task_input
-        self.max_turns = max_turns
-        self.stop_markers = (STOP,)
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-
-    def opening(self) -> str:
-        return self.task_input["script"]["opening"]
-
-    def system_prompt(self) -> str:
-        return (
-            "You are role-playing a customer talking to a customer-service agent. "
-            f"{self.task_input['instruction']}\n"
-            "Rules: write only the customer's next message, short and natural. Do not invent facts you were not "
-            "given. Answer the agent's questions with the facts above when asked. When your request is done, or "
-            f"you have accepted that it cannot be done, end your message with {STOP}."
-        )
-
-    def reply(self, transcript: list[dict[str, Any]], db_hash: str) -> str:
-        if len(user_turns(transcript)) >= self.max_turns:
-            return STOP
-        swapped: list[dict[str, Any]] = [{"role": "system", "content": self.system_prompt()}]
-        for message in transcript:
+    def _wrote_since_user(self, transcript: list[dict[str, Any]]) -> bool:
+        for message in reversed(transcript):
             if message.get("role") == "user":
-                swapped.append({"role": "assistant", "content": message.get("content") or ""})
-            elif _said_by_agent(message):
-                swapped.append({"role": "user", "content": message.get("content") or ""})
-        result = self.client.chat(swapped)
-        self.prompt_tokens += result.prompt_tokens
-        self.completion_tokens += result.completion_tokens
-        return result.content.strip() or STOP
+                return False
+            for call in message.get("tool_calls") or []:
+                if self.is_write(str((call.get("function") or {}).get("name") or "")):
+                    return True
+        return False

@@ -11,9 +11,8 @@ from evaluation.baselines.server import PolicyServer
 from evaluation.client import EndpointClient
 from evaluation.tau2.episode import run_tau2_episode
 from evaluation.tau2.replay import read_domain_tasks
-from evaluation.tau2.sft import export_tau2_rollouts, tau2_tools
+from evaluation.tau2.sft import Rollout, export_rollouts, tau2_tools, validate_line
 from evaluation.tau2.user import AGENT_GREETING, LLMConfig, LLMUserSimulator
-from evaluation.tool_use.export import Rollout, validate_line
 from tests.user_endpoint import GoldAgentPolicy, ScenarioUserPolicy
 
 RELEASE = Path("/work/shared/external/t2t/examples")
@@ -36,7 +35,7 @@ def rollout():
 
 def test_successful_rollout_becomes_one_valid_line(rollout):
     failed = Rollout(domain="retail", scenario="standard", success=False, transcript=rollout.transcript)
-    [line] = list(export_tau2_rollouts([rollout, failed]))
+    [line] = list(export_rollouts([rollout, failed]))
     data = validate_line(line)
     assert set(data) == {"messages", "tools"}
     roles = [m["role"] for m in data["messages"]]
@@ -46,7 +45,7 @@ def test_successful_rollout_becomes_one_valid_line(rollout):
     calls = [c["function"]["name"] for m in data["messages"] for c in m.get("tool_calls") or []]
     assert calls[-1] == "exchange_delivered_order_items"
     assert data["tools"] == tau2_tools("retail")
-    assert list(export_tau2_rollouts([rollout], scenarios=["infeasible"])) == []
+    assert list(export_rollouts([rollout], scenarios=["infeasible"])) == []
 
 
 @pytest.mark.skipif(not RELEASE.exists(), reason="the Trajectory2Task release records are not on this machine")

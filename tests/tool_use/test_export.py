@@ -1,59 +1,55 @@
+"""Fine-tuning export of generated-task rollouts: the same lines as tau2's, with tau2's tools."""
+
 import json
 
 import pytest
 
-from datasets.tool_use.bundle import load_bundled
-from evaluation.base import Instance
-from evaluation.baselines.server import PolicyServer
-from evaluation.baselines.tool_use import NaiveAgentPolicy, ReferenceAgentPolicy
-from evaluation.client import EndpointClient, EndpointConfig
+from evaluation.tau2.sft import Rollout, export_rollouts, finetune_example, tau2_tools, validate_line
+from evaluation.tau2.user import AGENT_GREETING
 from evaluation.tool_use.evaluator import ToolUseEvaluator
-from evaluation.tool_use.export import Rollout, export_rollouts, finetune_example, validate_line
+from tests.tool_use.generated import GoldToolUseAgent, Served, instance, pick, writes
+from tests.user_endpoint import IdleAgentPolicy
 
 
 @pytest.fixture(scope="module")
 def rollouts():
-    records = [r for r in load_bundled().splits[1].instances if r.input["domain"] == "retail"]
-    picked = [next(r for r in records if r.scenario == s) for s in ("standard", "ambiguous", "infeasible")]
+    picked = [pick("retail", "standard"), pick("airline", "ambiguous"), pick("retail", "infeasible", lambda t: writes(t) == 0)]
     out = []
-    for policy in (ReferenceAgentPolicy(), NaiveAgentPolicy()):
-        server = PolicyServer(policy).start_background()
-        try:
-            with EndpointClient(EndpointConfig(server.base_url, policy.model_id)) as client:
-                for r in picked:
-                    outcome = ToolUseEvaluator().run(client, Instance(r.key, r.input, r.reference, r.scenario, id=r.key), r.scenario, 0)
-                    out.append(Rollout("retail", r.scenario, outcome.prediction["success"], outcome.transcript))
-        finally:
-            server.stop()
+    for policy_of in (GoldToolUseAgent, lambda task: IdleAgentPolicy()):
+        for task in picked:
+            with Served(policy_of(task)) as client:
+                outcome = ToolUseEvaluator({"max_turns": 3}).run(client, instance(task), task["type"], 0)
+            domain = task["user_scenario"]["instructions"]["domain"]
+            out.append(Rollout(domain, task["type"], outcome.prediction["success"], outcome.transcript))
     return out
 
 
 def test_successful_rollouts_export_as_valid_lines(rollouts):
     lines = list(export_rollouts(rollouts))
-    assert len(lines) == sum(r.success for r in rollouts) >= 3
-    for line in lines:
+    assert len(lines) == sum(r.success for r in rollouts) == 3
+    for line, rollout in zip(lines, [r for r in rollouts if r.success]):
         data = validate_line(line)
-        assert data["messages"][0]["role"] == "system" and data["messages"][-1]["role"] == "assistant"
-        assert any(m.get("tool_calls") for m in data["messages"]) and any(m["role"] == "tool" for m in data["messages"])
-        assert "###STOP###" not in line
-        assert {t["function"]["name"] for t in data["tools"]} >= {"get_order", "cancel_order"}
+        roles = [m["role"] for m in data["messages"]]
+        assert roles[:3] == ["system", "assistant", "user"] and roles[-1] == "assistant"
+        assert data["messages"][1] == {"role": "assistant", "content": AGENT_GREETING}
+        assert "###STOP###" not in line and data["tools"] == tau2_tools(rollout.domain)
 
 
 def test_scenario_filter(rollouts):
     only = list(export_rollouts(rollouts, scenarios=["infeasible"]))
-    assert len(only) == sum(r.success and r.scenario == "infeasible" for r in rollouts) == 1
+    assert len(only) == 1 and "cannot" in json.loads(only[0])["messages"][-1]["content"]
 
 
 def _valid():
     transcript = [
         {"role": "system", "content": "policy"},
         {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_user", "arguments": "{\"user_id\": \"u\"}"}}]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_user_details", "arguments": "{\"user_id\": \"u\"}"}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "{}"},
         {"role": "assistant", "content": "Done."},
         {"role": "user", "content": "thanks ###STOP###"},
     ]
-    return finetune_example(transcript, [{"type": "function", "function": {"name": "get_user", "parameters": {}}}])
+    return finetune_example(transcript, [{"type": "function", "function": {"name": "get_user_details", "parameters": {}}}])
 
 
 @pytest.mark.parametrize("breakage, message", [

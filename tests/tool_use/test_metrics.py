@@ -1,6 +1,6 @@
 import pytest
 
-from evaluation.metrics.tool_use import pass_hat_k, pass_hat_k_ci
+from evaluation.metrics.tool_use import pass_hat_k, pass_hat_k_ci, protocol_counts
 
 
 def test_single_task_by_hand():
@@ -46,3 +46,19 @@ def test_bootstrap_interval():
     assert low <= pass_hat_k(trials, 1) <= high
     assert (low, high) == pass_hat_k_ci(trials, 1)
     assert pass_hat_k_ci({"a": [True, True]}, 2) == (1.0, 1.0)
+
+
+def _write(name="cancel_pending_order"):
+    return {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "function": {"name": name, "arguments": "{}"}}]}
+
+
+def test_protocol_counts_confirmed_writes_and_asking_first():
+    is_write = {"cancel_pending_order"}.__contains__
+    careful = [{"role": "user", "content": "Cancel my order."}, {"role": "assistant", "content": "Which order?"},
+               {"role": "user", "content": "#W1"}, {"role": "assistant", "content": "Shall I cancel #W1?"},
+               {"role": "user", "content": "Yes, please go ahead."}, _write(), _write("get_order_details")]
+    assert protocol_counts(careful, is_write) == {"writes": 1.0, "confirmed_writes": 1.0, "acted": 1.0, "asked_first": 1.0}
+    hasty = [{"role": "user", "content": "Cancel my order."}, _write(), {"role": "assistant", "content": "Done. Anything else?"},
+             {"role": "user", "content": "Yes, please go ahead."}, _write()]
+    # A yes to a question that asked for no confirmation confirms nothing; one yes confirms one step.
+    assert protocol_counts(hasty, is_write) == {"writes": 2.0, "confirmed_writes": 0.0, "acted": 1.0, "asked_first": 0.0}
