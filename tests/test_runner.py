@@ -79,3 +79,15 @@ def test_policy_server_speaks_the_openai_protocol():
         assert bad.status_code == 400
     finally:
         server.stop()
+
+
+def test_outcomes_completing_close_together_are_handed_over_together():
+    calls: list[list[str]] = []
+    done = run_items(SlowEvaluator(), None, items(40), concurrency=8, gather_seconds=0.5,
+                     on_outcomes=lambda done: calls.append([item.instance.key for item, _ in done]))
+    # Eight items finish every 20 ms: a half-second gathering time hands them over in a few calls.
+    assert done == 40 and sorted(sum(calls, [])) == sorted(f"k{i}" for i in range(40))
+    assert len(calls) <= 3
+    ungathered: list[int] = []
+    run_items(SlowEvaluator(), None, items(40), concurrency=8, on_outcomes=lambda done: ungathered.append(len(done)))
+    assert sum(ungathered) == 40 and len(ungathered) > len(calls)
