@@ -1,1 +1,1 @@
-"""Tool-use evaluation (Trajectory2Task): user simulators, the episode runner, verification, export."""
+"""Tool-use evaluation (Trajectory2Task on tau2's environments): the scripted user, the episode runner, the family."""
