@@ -170,25 +170,34 @@ def write_task_folder(task_set: TaskSet, folder: str | Path) -> list[Path]:
     return [*written, split_path]
 
 
-def to_instance(domain: str, scenario: str, task_id: str, task: dict[str, Any], db_hash: str) -> Instance:
-    """Input: the task as the episode needs it; reference: its grading parts."""
-    agent_side = {k: v for k, v in task.items() if k not in ("evaluation_criteria", SCRIPT_KEY)}
+def to_instance(domain: str, scenario: str, task_id: str, task: dict[str, Any], db_hash: str, *,
+                private: tuple[str, ...] = ()) -> Instance:
+    """Input: the task as the episode needs it; reference: its grading parts.
+
+    ``private`` names more keys of the task that only the simulator reads (a generated task's scripted
+    customer speaks its opening and its scenario): they go to the reference, so a hidden split's download
+    does not hand an agent the way to recognise a task and its scenario."""
+    hidden = {k: task[k] for k in private if k in task}
+    agent_side = {k: v for k, v in task.items() if k not in ("evaluation_criteria", SCRIPT_KEY, *hidden)}
     instructions = (task.get("user_scenario") or {}).get("instructions")
     grading = {}
     if isinstance(instructions, dict):
         grading = {k: instructions[k] for k in GRADING_INSTRUCTION_KEYS if k in instructions}
-        agent_side["user_scenario"] = {**task["user_scenario"],
-                                       "instructions": {k: v for k, v in instructions.items() if k not in grading}}
+        if "user_scenario" not in hidden:
+            agent_side["user_scenario"] = {**task["user_scenario"],
+                                           "instructions": {k: v for k, v in instructions.items() if k not in grading}}
     reference = {"evaluation_criteria": task.get("evaluation_criteria"), "instructions": grading}
     if SCRIPT_KEY in task:
         reference[SCRIPT_KEY] = task[SCRIPT_KEY]
+    if hidden:
+        reference["task_fields"] = hidden
     return Instance(key=task_id, input={"domain": domain, "db_hash": db_hash, "task": agent_side},
-                          reference=reference, scenario=scenario)
+                    reference=reference, scenario=scenario)
 
 
 def task_json(input: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
     """The whole task again, from an instance's input and reference (inverse of ``to_instance``)."""
-    task = dict(input["task"])
+    task = {**input["task"], **(reference.get("task_fields") or {})}
     grading = reference.get("instructions") or {}
     if grading:
         scenario = task["user_scenario"]

@@ -23,6 +23,7 @@ balanced within each scenario. Everything is a function of (domain, sizes, seed)
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -37,6 +38,7 @@ from datasets.tool_use.intents import Domain, Step, WalkAbort, Walker, Write
 from datasets.tool_use.policy import DB
 from evaluation.canonical import canonical_json
 from evaluation.tau2.environment import Tau2Environment, load_environment
+from evaluation.tau2.environment import get_domain as tau2_domain
 from evaluation.tau2.replay import changed_records
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ GOAL_SIZES = ((1, 0.5), (2, 0.35), (3, 0.15))  # writes per goal, and how often
 SWITCH_LINES = ("Actually, I've changed my mind.", "Wait, scratch that.", "On second thought, forget that.",
                 "Sorry, let me change my request.")
 CONNECTORS = ("First,", "Also,", "And finally,")
+COMMON_CONDUCT = ("Answer the agent's questions with the facts you know and confirm when it asks you to. If the agent says it "
+                  "cannot do something, insist once; if it refuses again, accept it.")
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,29 @@ class Replay:
     results: list[Any] = field(default_factory=list)
 
 
+def scratch_environment(domain: Domain, calls: list[Call]) -> Tau2Environment:
+    """An environment for replaying ``calls``: the initial database with only the records they can change
+    copied (the orders or reservations they name, the customers who own them), so a replay costs
+    microseconds where a fresh copy of the whole database costs tens of milliseconds. The generated writes
+    change nothing else (products and flights are only read)."""
+    base = load_db(domain)
+    db = {table: dict(records) for table, records in base.items()}
+    for call in calls:
+        for table, key in (("orders", call.arguments.get("order_id")), ("reservations", call.arguments.get("reservation_id")),
+                           ("users", call.arguments.get("user_id"))):
+            record = base.get(table, {}).get(key) if isinstance(key, str) else None
+            if record is None:
+                continue
+            db[table][key] = copy.deepcopy(record)
+            owner = record.get("user_id")
+            if table != "users" and owner in base["users"] and db["users"][owner] is base["users"][owner]:
+                db["users"][owner] = copy.deepcopy(base["users"][owner])
+    return Tau2Environment(tau2_domain(domain.name), db, domain.policy.text)
+
+
 def replay(domain: Domain, calls: list[Call]) -> Replay:
-    """``calls`` in order on a fresh database; each must succeed and break no rule of the policy."""
-    env = load_environment(domain.name)
+    """``calls`` in order on the initial database; each must succeed and break no rule of the policy."""
+    env = scratch_environment(domain, calls)
     out = Replay(True, "", env)
     for call in calls:
         broken = domain.policy.violations(env.db, call.name, call.arguments)
@@ -222,24 +246,18 @@ def draft_task(domain: Domain, db: DB, scenario: str, user_id: str, goal: list[E
     opening, identity = _opening(domain, db, user_id, request, rng)
     restatement = "To be clear, here is what I need. " + request_text(domain, asked, rng, withheld)
     steps = [s for e in [*goal, *(final or [])] for s in e.steps]
-    instructions = {
-        "standard": "State your request and answer the agent's questions with the facts you know. Confirm when asked.",
-        "ambiguous": "",
-        "changing": "",
-        "infeasible": "If the agent refuses, insist once; if it refuses again, accept it.",
-    }[scenario]
-    draft = Draft(scenario, user_id, [e.call for e in goal], opening, restatement, "", instructions, persona, steps)
+    draft = Draft(scenario, user_id, [e.call for e in goal], opening, restatement, "", "", persona, steps)
     if withheld is not None:
         call = asked[withheld[0]]
         fact = domain.write(call.name).facts[withheld[1]]
         reply = fact.sentence(call.arguments, rng)
         draft.reveal = [{"fact": withheld[1], "nouns": list(fact.nouns), "reply": reply}]
-        draft.instructions = f"Do not say \"{reply}\" at first; say it only when the agent asks for it."
+        draft.instructions = f"Do not say \"{reply}\" at first; say it only when the agent asks for it. "
     if final is not None:
         draft.first_goal = draft.gold
         draft.gold = [e.call for e in final]
         draft.switch = f"{rng.choice(SWITCH_LINES)} {request_text(domain, draft.gold, rng)}"
-        draft.instructions = f"When the agent proposes to do what you asked, change your mind and say: \"{draft.switch}\""
+        draft.instructions = f"When the agent proposes to do what you asked, change your mind and say: \"{draft.switch}\" "
         asked = [*asked, *draft.gold]
     if forbidden is not None:
         draft.forbidden, draft.rule = forbidden
@@ -258,7 +276,9 @@ def to_task(domain: Domain, draft: Draft, outputs: list[str], seed: int) -> dict
         "domain": domain.name,
         "reason_for_call": draft.opening,
         "known_info": draft.known,
-        "task_instructions": draft.instructions or "Answer the agent's questions with the facts you know. Confirm when asked.",
+        # The same conduct in every scenario, so that how the customer reacts tells the agent nothing; only the
+        # scenario's own event (a withheld fact, a change of mind) is added.
+        "task_instructions": draft.instructions + COMMON_CONDUCT,
     }
     if draft.forbidden is not None:
         basis = ["DB", "PROHIBITED_ACTION"] + (["REQUIRED_ACTION"] if draft.gold else [])
@@ -463,24 +483,30 @@ def _harvest(value: Any, param: str) -> list[Any]:
     return found
 
 
+# Customers tried for the least used tool before it gives way to the others this round.
+TRIES_PER_TOOL = 40
+
+
 def candidates(domain: Domain, explorer: Explorer, scenario: str, customers: list[str], rng: random.Random,
                balance: Counter[str]) -> Iterator[Draft]:
-    """Endless drafts of ``scenario`` from ``customers``; the first write's tool is the least used so far."""
+    """Endless drafts of ``scenario`` from ``customers``; the first write's tool is the least used so far.
+
+    A tool no customer tried can reach in this scenario is counted as used once, so it cannot stall the
+    others; drafting stops when no tool yields anything."""
     db = load_db(domain)
     tools = sorted(domain.write_tools)
-    misses = 0
-    while misses < 50 * len(tools):
+    barren = 0
+    while barren < len(tools):
         tool = min(tools, key=lambda t: (balance[t], rng.random()))
-        user_id = rng.choice(customers)
-        draft = draft_for(domain, explorer, db, scenario, user_id, tool, rng)
-        if draft is None:
-            misses += 1
-            # A tool this split's customers cannot reach must not stall the others.
-            if misses % len(tools) == 0:
-                balance[tool] += 1
-            continue
-        misses = 0
-        yield draft
+        for _ in range(TRIES_PER_TOOL):
+            draft = draft_for(domain, explorer, db, scenario, rng.choice(customers), tool, rng)
+            if draft is not None:
+                barren = 0
+                yield draft
+                break
+        else:
+            barren += 1
+            balance[tool] += 1
 
 
 def draft_for(domain: Domain, explorer: Explorer, db: DB, scenario: str, user_id: str, tool: str,
@@ -587,8 +613,11 @@ def generate_tasks(domain_name: str, test_per_scenario: int, seed: int, *,
                 if len(tasks[split][scenario]) >= quota:
                     break
                 report.generated += 1
-                key = draft.goal_key()
-                if key in seen:  # one task per goal, across scenarios and splits
+                # One task per goal across scenarios and splits, and one per final goal within a scenario (a
+                # changing task differs from another only by its first goal otherwise).
+                keys = {draft.goal_key(), canonical_json([scenario, [c.as_dict() for c in draft.gold],
+                                                          draft.forbidden and draft.forbidden.as_dict()])}
+                if keys & seen:
                     report.drop("repeated goal")
                     continue
                 problems, outputs = verify(domain, draft)
@@ -598,7 +627,7 @@ def generate_tasks(domain_name: str, test_per_scenario: int, seed: int, *,
                 if paraphraser is not None and not paraphrase_opening(paraphraser, draft):
                     report.drop("paraphrase changed the facts")
                     continue
-                seen.add(key)
+                seen |= keys
                 balance[draft.lead_tool] += 1
                 tasks[split][scenario].append(to_task(domain, draft, outputs, seed))
                 report.verified += 1

@@ -12,6 +12,7 @@ from datasets.tool_use.generator import (SCENARIOS, SCRIPT_KEY, Call, Explorer, 
 from datasets.tool_use.policy import refusal_problem
 from datasets.tool_use.text import normalise
 from evaluation.baselines.server import PolicyServer
+from evaluation.canonical import canonical_hash
 from evaluation.client import EndpointClient, EndpointConfig
 from evaluation.tau2.environment import load_environment
 from evaluation.tau2.replay import read_domain_tasks, verify_tasks
@@ -156,3 +157,8 @@ def test_paraphrase_keeps_facts_or_is_refused(keep_facts):
         server.stop()
     assert kept is keep_facts
     assert draft.opening == (f"Hello there! {original}" if keep_facts else original)
+
+
+def test_generation_leaves_the_initial_database_alone(small):
+    """Replays copy only the records they change; the shared initial database must come out untouched."""
+    assert canonical_hash(load_db(get_domain(small.domain))) == load_environment(small.domain).db_hash()
