@@ -17,8 +17,11 @@ from django.urls import reverse
 from plotly.offline import get_plotlyjs
 
 from datasets.tool_use.bundle import load_bundled
-from datasets.tool_use.env import db_hash
-from evaluation.tool_use.verify import diff_dbs, public_verdict, replay, verify_rollout
+from datasets.tool_use.generator import SCRIPT_KEY
+from evaluation.tau2.evaluator import public_verdict, verdict
+from evaluation.tau2.grading import Grader
+from evaluation.tau2.replay import prepared_environment
+from evaluation.tool_use.evaluator import ToolUseEvaluator
 from leaderboard.access import public_prediction
 from leaderboard.models import ApiToken, Submission
 from tests.board_data import ToolUseLike, add_submission, make_benchmark, register_families
@@ -119,50 +122,39 @@ def test_compare_treats_private_ids_as_missing_ones(client, private_and_public):
 
 @pytest.fixture(scope="module")
 def forbidden_run():
-    """A real failed verdict: an infeasible bank task where the agent did what the policy forbids and
-    never said why it could not be done (a database diff, a forbidden action, a missing output)."""
+    """A real failed verdict: a generated infeasible airline task (its rule is the policy's, not the tool's)
+    where the agent made the forbidden write and never said why it could not be done (a database diff, a
+    forbidden call, no refusal)."""
     records = [r for split in load_bundled().splits for r in split.instances]
-    record = next(r for r in records if r.scenario == "infeasible" and r.reference["forbidden_actions"] and r.reference["expected_outputs"])
-    db = replay(record.input["domain"], record.input["db_seed"], record.reference["forbidden_actions"][:1])
-    verdict = verify_rollout(record.input["domain"], record.input["db_seed"], db, ["Done."], record.reference)
-    assert verdict.forbidden_action and verdict.missing_outputs and verdict.db_diff
-    return record, {**verdict.as_prediction(), "final_db_hash": db_hash(db), "stop_reason": "user_stop"}
+    record = next(r for r in records if r.scenario == "infeasible" and r.input["domain"] == "airline"
+                  and r.reference[SCRIPT_KEY]["refusal_rule"] == "airline.baggage.remove")
+    forbidden = record.reference["instructions"]["actions_should_not_taken"][0]
+    task = ToolUseEvaluator().task(record)
+    env = prepared_environment("airline", task)
+    assert env.call(forbidden["tool_name"], forbidden["arguments"]).ok
+    transcript = [{"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": forbidden["tool_name"], "arguments": json.dumps(forbidden["arguments"])}}]},
+        {"role": "assistant", "content": "Done."}]
+    grade = Grader("airline").grade(task, transcript, env.db)
+    assert grade.reward == 0 and all(grade.components[c].value == 0 for c in ("DB", "PROHIBITED_ACTION", "REFUSAL"))
+    return record, verdict(grade, "user_stop")
 
 
 def reference_values(record) -> list[str]:
     """Strings only the reference holds, as they appear in a full explanation."""
-    forbidden = record.reference["forbidden_actions"][0]
-    return ["(expected ", "policy forbids (", json.dumps(forbidden["arguments"], sort_keys=True), *record.reference["expected_outputs"]]
+    forbidden = record.reference["instructions"]["actions_should_not_taken"][0]
+    return ["(expected ", "forbidden call made", json.dumps(forbidden["arguments"], sort_keys=True)]
 
 
 def test_public_verdict_keeps_the_agents_side_and_counts_the_rest(forbidden_run):
     record, prediction = forbidden_run
     public = public_verdict(prediction)
-    assert public["success"] is False and public["final_db_hash"] == prediction["final_db_hash"]
-    assert public["stop_reason"] == "user_stop" and public["forbidden_action_taken"] is True
-    assert public["differing_paths"] == [line.split(": ")[0] for line in prediction["db_diff"]]
-    assert public["missing_output_count"] == len(record.reference["expected_outputs"])
-    assert "policy forbids" in public["failure_reason"] and "no message states the reason" in public["failure_reason"]
+    assert public["success"] is False and public["stop_reason"] == "user_stop" and public["reward"] == 0
+    assert public["components"]["PROHIBITED_ACTION"] == {"value": 0.0, "hidden_details": 1}
+    assert public["components"]["REFUSAL"]["value"] == 0.0 and public["components"]["DB"]["hidden_details"] >= 1
     text = json.dumps(public)
     assert not [value for value in reference_values(record) if value in text]
-
-
-def test_public_verdict_hides_paths_only_the_goal_state_has():
-    diff = diff_dbs({"orders": {"#W1": {"status": "cancelled"}}}, {"orders": {"#W1": {"status": "pending"}, "#W9": {"status": "new"}}})
-    public = public_verdict({"success": False, "db_diff": diff, "missing_outputs": []})
-    assert public["differing_paths"] == ["orders/#W1/status"] and public["missing_goal_entries"] == 1
-    assert "#W9" not in json.dumps(public) and "pending" not in json.dumps(public)
-    assert "1 part of the goal state missing" in public["failure_reason"]
-
-
-def test_public_verdict_of_a_success_and_of_the_evaluators_stored_shape():
-    assert public_verdict({"success": True, "failure_reason": "", "final_db_hash": "h", "stop_reason": "done"}) == {
-        "success": True, "final_db_hash": "h", "stop_reason": "done"}
-    # As the evaluator stores it without forbidden_action, and unknown keys, which are dropped.
-    stored = {"success": False, "failure_reason": "the agent never told the user: '54.20'", "db_diff": [],
-              "missing_outputs": ["54.20"], "gold_hint": "54.20"}
-    assert "54.20" not in json.dumps(public_verdict(stored))
-    assert public_prediction("next_action", stored) is stored  # other families store no reference in a prediction
+    assert public_prediction("next_action", prediction) is prediction  # other families store no reference in a prediction
 
 
 @pytest.fixture
@@ -190,19 +182,19 @@ def test_hidden_references_reach_staff_only(client, admin_client, owner, hidden_
             client.force_login(who)
         for query in ("", "?failures=1", "?format=csv", "?format=json"):
             text = body(client.get(f"/s/{submission.id}/{query}"))
-            assert "policy forbids" in text or query == "?format=csv" and "forbidden_action_taken" in text
+            assert "PROHIBITED_ACTION" in text, f"{who} /s/{submission.id}/{query}"
             assert not [value for value in hidden if value in text], f"{who} /s/{submission.id}/{query}"
     staff = body(admin_client.get(f"/s/{public.id}/", {"failures": "1"}))
     assert all(value.replace('"', "&quot;") in staff for value in hidden)
     staff_export = json.loads(body(admin_client.get(f"/s/{private.id}/", {"format": "json"})))
-    assert staff_export[0]["prediction"]["missing_outputs"] == record.reference["expected_outputs"]
+    assert staff_export[0]["prediction"]["components"]["PROHIBITED_ACTION"]["details"]
 
 
 def test_references_of_a_published_split_are_shown_to_everyone(client, hidden_tool_use_run):
     record, public, _ = hidden_tool_use_run
     public.split.__class__.objects.filter(id=public.split_id).update(labels_hidden=False)
     text = body(client.get(f"/s/{public.id}/", {"failures": "1"}))
-    assert record.reference["expected_outputs"][0] in text and "(expected " in text
+    assert "forbidden call made" in text and "(expected " in text
 
 
 # --- log-in throttling -----------------------------------------------------------------------------
