@@ -333,3 +333,18 @@ def test_next_action_transcripts_store_the_prompt_by_reference_and_the_drilldown
         sent = build_messages(result.instance.input, result.scenario, observation_chars=5_000)
         assert "omitted" in sent[1]["content"]  # the page was shrunk to the budget
         assert render_to_string("leaderboard/_chat.html", {"messages": chat([*sent, reply])}) in html
+
+
+@pytest.mark.django_db
+def test_a_batch_loads_its_instances_a_chunk_at_a_time(toy_benchmark, adder_endpoint):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url)
+    keys = [*submission.pending_work(), (10**9, "plain", 0)]  # an instance deleted meanwhile is skipped
+    with CaptureQueriesContext(connection) as queries:
+        items = lifecycle._work_items(keys, chunk=4)
+        first = next(items)
+        assert len(queries) == 1  # only the first chunk's instances are loaded before the first call
+    rest = list(items)
+    assert [(first.instance.id, first.scenario, first.trial)] + [(i.instance.id, i.scenario, i.trial) for i in rest] == keys[:-1]

@@ -13,7 +13,7 @@ import logging
 import math
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -214,6 +214,16 @@ def _as_instance(row: TaskInstance) -> Instance:
     return Instance(id=row.id, key=row.key, input=row.input, reference=row.reference, scenario=row.scenario)
 
 
+def _work_items(keys: list[WorkKey], chunk: int) -> Iterator[WorkItem]:
+    """The keys' work items, their instances loaded ``chunk`` keys at a time as the runner asks for more:
+    the first calls go out without waiting for every page of the batch (a 134K-character input each, on
+    average), and memory stays flat in the batch's size."""
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        instances = {row.id: _as_instance(row) for row in TaskInstance.objects.filter(id__in={k[0] for k in part})}
+        yield from (WorkItem(instances[i], scenario, trial) for i, scenario, trial in part if i in instances)
+
+
 def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[[], None] = lambda: None) -> int:
     """Evaluate one batch of work keys; skip keys already done; return how many new results were stored."""
     submission = Submission.objects.select_related("model", "benchmark").get(id=submission_id)
@@ -226,8 +236,7 @@ def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[
     keys = [tuple(k) for k in keys if tuple(k) not in done]  # type: ignore[misc]
     if not keys:
         return 0
-    instances = {row.id: _as_instance(row) for row in TaskInstance.objects.filter(id__in={k[0] for k in keys})}
-    items = [WorkItem(instances[i], scenario, trial) for i, scenario, trial in keys if i in instances]
+    items = _work_items(keys, chunk=2 * max(1, submission.concurrency))
     evaluator = evaluator_for(submission)
     breaker = Breaker()
     stored = 0
