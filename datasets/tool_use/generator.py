@@ -34,6 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from datasets.tau2.bundle import SCRIPT_KEY
 from datasets.tool_use.intents import Domain, Step, WalkAbort, Walker, Write
 from datasets.tool_use.policy import DB
 from evaluation.canonical import canonical_json
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 GENERATOR_VERSION = "2.0"
 SCENARIOS = ("standard", "ambiguous", "changing", "infeasible")
 SPLIT_FRACTIONS = (("train", 0.6), ("dev", 0.2), ("test", 0.2))
-SCRIPT_KEY = "user_script"  # the scripted user's fields, kept beside the tau2 task
 GOAL_SIZES = ((1, 0.5), (2, 0.35), (3, 0.15))  # writes per goal, and how often
 SWITCH_LINES = ("Actually, I've changed my mind.", "Wait, scratch that.", "On second thought, forget that.",
                 "Sorry, let me change my request.")
