@@ -221,7 +221,7 @@ def _signature(qualname: str, schema: dict[str, Any], models: dict[str, Model]) 
 class Tau2Environment:
     """One episode's database and the domain's tools. ``call`` never raises for a bad call."""
 
-    def __init__(self, domain: Domain, db: DB, policy: str):
+    def __init__(self, domain: Domain, db: DB, policy: str, db_hash: str | None = None):
         self.domain = domain.name
         self.policy = policy
         self._domain = domain
@@ -229,7 +229,7 @@ class Tau2Environment:
         self._schemas = _schemas(domain.name)
         self._types = domain.toolkit.tool_types()
         self._signatures = _signatures(domain.name)
-        self._db_hash: str | None = None
+        self._db_hash: str | None = db_hash  # given when known (a fresh copy of a snapshot), else computed on demand
 
     @property
     def db(self) -> DB:
@@ -371,6 +371,12 @@ def _snapshot(domain_name: str, db_path: str) -> bytes:
 
 
 @lru_cache(maxsize=8)
+def _snapshot_hash(domain_name: str, db_path: str) -> str:
+    """The canonical hash of a snapshot, computed once: every fresh copy starts with it."""
+    return canonical_hash(pickle.loads(_snapshot(domain_name, db_path)))
+
+
+@lru_cache(maxsize=8)
 def _read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
@@ -403,4 +409,4 @@ def load_environment(domain: str, db_path: str | Path | None = None,
     finally:
         if collecting:
             gc.enable()
-    return Tau2Environment(spec, db, _read_text(policy_file))
+    return Tau2Environment(spec, db, _read_text(policy_file), db_hash=_snapshot_hash(domain, db_file))

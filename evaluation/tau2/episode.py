@@ -35,4 +35,4 @@ def run_trial(agent: EndpointClient, grader: Grader, task: Task, user: UserSimul
     """An episode and its grade. ``EndpointError`` (the agent's endpoint) and ``SimulatorError`` (the user's
     or the judge's) propagate: the caller records the first against the agent, the second as an evaluation error."""
     episode = run_tau2_episode(agent, grader.domain, task, user, db_path=grader.db_path, **options)
-    return Trial(episode, grader.grade(task, episode.messages, episode.final_db, episode.stop_reason))
+    return Trial(episode, grader.grade(task, episode.messages, episode.final_db, episode.stop_reason, episode.final_db_hash))

@@ -346,10 +346,10 @@ class Grader:
                 cached = self._gold.setdefault(task.id, cached)
         return cached
 
-    def db_component(self, task: Task, final_db: DB) -> Component:
+    def db_component(self, task: Task, final_db: DB, final_hash: str | None = None) -> Component:
         gold = self.gold_state(task)
         note = [f"gold replay incomplete: write action(s) {', '.join(gold.failed_writes)} failed"] if gold.failed_writes else []
-        if canonical_hash(final_db) == gold.hash:
+        if (final_hash or canonical_hash(final_db)) == gold.hash:
             return Component(1.0, note)
         initial = self._initial_db(task)
         ours = changed_records(initial, final_db)
@@ -364,8 +364,10 @@ class Grader:
                 break
         return Component(0.0, note + (details or ["the database differs from the gold replay's"]))
 
-    def grade(self, task: Task, transcript: list[dict[str, Any]], final_db: DB, stop_reason: str = "user_stop") -> Grade:
-        """Grade one trial: its transcript (OpenAI-format messages), final database and how it ended.
+    def grade(self, task: Task, transcript: list[dict[str, Any]], final_db: DB, stop_reason: str = "user_stop",
+              final_hash: str | None = None) -> Grade:
+        """Grade one trial: its transcript (OpenAI-format messages), final database (and its canonical hash, when
+        known) and how it ended.
 
         Raises ``SimulatorError`` when the NL judge's endpoint fails: an evaluation error, not a grade.
         """
@@ -375,7 +377,7 @@ class Grader:
             basis.append("REFUSAL")
         calls = agent_calls(transcript)
         components = {
-            "DB": self.db_component(task, final_db),
+            "DB": self.db_component(task, final_db, final_hash),
             "COMMUNICATE": communicate_component(task, transcript),
             "ACTION": action_component(task, calls),
             "ENV_ASSERTION": env_assertion_component(self.domain, task, final_db),

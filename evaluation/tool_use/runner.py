@@ -44,6 +44,9 @@ class Episode:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
+    # The final database's canonical hash; the environment keeps it between writes, so grading need not
+    # hash a 3 MB database again.
+    final_db_hash: str = ""
 
     def outcome(self, prediction: dict[str, Any], metrics: dict[str, float]) -> Outcome:
         """The episode as the engine stores it: its verdict, the family's metrics next to the episode's
@@ -65,6 +68,7 @@ def run_episode(client: EndpointClient, env: EpisodeEnv, simulator: UserSimulato
     while True:
         if episode.steps >= max_steps:
             episode.stop_reason = "max_steps"
+            episode.final_db_hash = env.db_hash()
             return episode
         result = client.chat(episode.messages, tools=tools, **params)
         episode.steps += 1
@@ -90,6 +94,7 @@ def run_episode(client: EndpointClient, env: EpisodeEnv, simulator: UserSimulato
                 episode.messages.append({"role": "tool", "tool_call_id": call.get("id") or f"call_{i}", "content": output})
             if episode.tool_errors >= max_errors:
                 episode.stop_reason = "max_errors"
+                episode.final_db_hash = env.db_hash()
                 return episode
             continue
 
@@ -99,4 +104,5 @@ def run_episode(client: EndpointClient, env: EpisodeEnv, simulator: UserSimulato
         if any(marker in reply for marker in simulator.stop_markers):
             at_limit = sum(m["role"] == "user" for m in episode.messages) > simulator.max_turns
             episode.stop_reason = "max_turns" if at_limit else "user_stop"
+            episode.final_db_hash = env.db_hash()
             return episode
