@@ -171,6 +171,9 @@ ACTBOARD_ALLOWED_ENDPOINT_HOSTS = env_list("ACTBOARD_ALLOWED_ENDPOINT_HOSTS")
 ACTBOARD_ALLOW_PRIVATE_ENDPOINTS = env_bool("ACTBOARD_ALLOW_PRIVATE_ENDPOINTS", False)
 ACTBOARD_SUBMISSIONS_PER_DAY = int(os.environ.get("ACTBOARD_SUBMISSIONS_PER_DAY", "10"))
 ACTBOARD_BATCH_SIZE = int(os.environ.get("ACTBOARD_BATCH_SIZE", "50"))
+# A submission's work runs as up to this many lanes of batches side by side, in separate worker processes,
+# at shares of its concurrency (at least 8 each) that sum to it: more lanes take more CPU per submission.
+ACTBOARD_WORKER_LANES = int(os.environ.get("ACTBOARD_WORKER_LANES", "2"))
 # Seconds without a heartbeat (live batches beat every few seconds) before the reaper resumes a running
 # submission, and without a start message reaching a worker before it dispatches a queued one again.
 ACTBOARD_HEARTBEAT_TIMEOUT = int(os.environ.get("ACTBOARD_HEARTBEAT_TIMEOUT", "300"))

@@ -348,3 +348,81 @@ def test_a_batch_loads_its_instances_a_chunk_at_a_time(toy_benchmark, adder_endp
         assert len(queries) == 1  # only the first chunk's instances are loaded before the first call
     rest = list(items)
     assert [(first.instance.id, first.scenario, first.trial)] + [(i.instance.id, i.scenario, i.trial) for i in rest] == keys[:-1]
+
+
+@pytest.mark.parametrize("items,concurrency,max_lanes,batch_size", [
+    (2000, 64, 2, 50), (2000, 16, 2, 50), (2000, 17, 2, 50), (2000, 64, 4, 50), (2000, 100, 3, 50),
+    (60, 64, 4, 50), (51, 64, 2, 50), (30, 64, 2, 50), (7, 32, 8, 1), (2000, 7, 2, 50), (1, 1, 2, 50),
+])
+def test_lanes_share_the_concurrency_and_never_outnumber_batches(items, concurrency, max_lanes, batch_size):
+    keys = [(i, "plain", 0) for i in range(items)]
+    lanes = lifecycle.plan_lanes(keys, concurrency, batch_size=batch_size, max_lanes=max_lanes)
+    assert sum(lane.concurrency for lane in lanes) == concurrency  # the cap, whole: never more, none idle
+    assert 1 <= len(lanes) <= min(max_lanes, -(-items // batch_size))
+    assert len(lanes) == 1 or min(lane.concurrency for lane in lanes) >= lifecycle.MIN_LANE_CONCURRENCY
+    assert [key for lane in lanes for part in lane.batches for key in part] == keys  # each key once, in order
+    for lane in lanes:
+        # Whole rounds at the lane's concurrency, but the lane's last batch.
+        assert all(len(part) % lane.concurrency == 0 and len(part) >= batch_size for part in lane.batches[:-1])
+    rounds = [sum(map(len, lane.batches)) / lane.concurrency for lane in lanes]
+    assert max(rounds) - min(rounds) <= 1  # work follows the shares of calls: the lanes finish together
+
+
+def test_two_lanes_at_64_run_batches_of_two_rounds_at_32():
+    lanes = lifecycle.plan_lanes([(i, "full", 0) for i in range(2000)], 64, batch_size=50, max_lanes=2)
+    assert [lane.concurrency for lane in lanes] == [32, 32]
+    assert [len(part) for part in lanes[0].batches] == [64] * 15 + [40]
+
+
+@pytest.mark.django_db
+def test_the_worker_sends_one_chain_of_batches_per_lane(toy_benchmark, adder_endpoint, settings):
+    from worker import tasks
+
+    settings.ACTBOARD_BATCH_SIZE, settings.ACTBOARD_WORKER_LANES = 3, 2
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url, concurrency=20)
+    lanes = lifecycle.plan_lanes(submission.pending_work(), 20, batch_size=3, max_lanes=2)
+    sent = tasks.lane_chains(submission, lanes)
+    evaluator = evaluator_for(submission)
+    assert len(sent.tasks) == len(lanes) == 2
+    for lane, chain in zip(lanes, sent.tasks):
+        assert [step.args for step in chain.tasks] == [(submission.id, part, lane.concurrency) for part in lane.batches]
+        for step, part in zip(chain.tasks, lane.batches):
+            assert step.immutable and step.task == "worker.tasks.run_batch"
+            soft, hard = lifecycle.batch_time_limits(evaluator, len(part), lane.concurrency)
+            assert (step.options["soft_time_limit"], step.options["time_limit"]) == (soft, hard)
+    assert sum(lane.concurrency for lane in lanes) == 20
+
+
+def test_time_limits_leave_the_items_in_flight_time_to_finish(settings):
+    settings.ACTBOARD_ENDPOINT_TIMEOUT = 10
+
+    class TwoCalls:
+        def calls_per_item(self):
+            return 2
+
+    assert lifecycle.batch_time_limits(TwoCalls(), 50, 16) == (4 * 40 + 60, 4 * 40 + 60 + 40 + 60)
+
+
+@pytest.mark.django_db
+def test_a_failing_batch_does_not_cut_its_lane(monkeypatch):
+    from celery import chain
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from worker import tasks
+
+    ran: list[int] = []
+
+    def run_batch(submission_id, keys, *, concurrency):
+        ran.append(keys[0][0])
+        if keys[0][0] == 1:
+            raise SoftTimeLimitExceeded()
+        if keys[0][0] == 2:
+            raise RuntimeError("the database went away")
+        return len(keys)
+
+    monkeypatch.setattr(lifecycle, "run_batch", run_batch)
+    monkeypatch.setattr(tasks, "finalize", lambda submission_id: False)
+    result = chain(tasks.run_batch.si(7, [[i, "plain", 0]], 8) for i in range(4)).apply()
+    assert ran == [0, 1, 2, 3]  # a chain stops at a task that raises: these do not
+    assert result.get() == "stored 1 results"
+    assert [tasks.run_batch(7, [[i, "plain", 0]], 8) for i in (1, 2)] == ["time limit: stopped", "error: stopped"]

@@ -1,8 +1,10 @@
 """The submission lifecycle: claim, preflight, plan, fan out, run batches, persist, score, reap.
 
 ``run_submission`` is the one path a submission takes; the Celery tasks (``worker.tasks``) call it with a
-dispatcher that fans batches out as a Celery group, the ``evaluate`` command with one that runs them in
-the calling process. Every step is idempotent: results are unique per (submission, instance, scenario,
+dispatcher that sends the submission's lanes out as Celery chains of batches, the ``evaluate`` command with
+one that runs them in the calling process. A submission's concurrency is a cap across its lanes: they run
+side by side at shares of it that sum to it, so the endpoint never sees more calls at once than its owner
+asked for, however many worker processes take a lane. Every step is idempotent: results are unique per (submission, instance, scenario,
 trial), so a batch delivered twice, or a submission resumed after its worker died, neither loses nor
 duplicates a result. State transitions are conditional UPDATEs on ``Submission.objects``.
 """
@@ -34,7 +36,6 @@ from worker.scoring import evaluator_for, finalize
 log = logging.getLogger(__name__)
 
 WorkKey = tuple[int, str, int]  # (instance id, scenario, trial): JSON-friendly for Celery
-Dispatcher = Callable[[Submission, list[list[WorkKey]]], None]
 
 # After this many endpoint faults in a row a batch stops and the submission fails with the fault's
 # message, instead of retrying every remaining instance against a dead endpoint. Timeouts trip sooner:
@@ -52,6 +53,9 @@ HEARTBEAT_INTERVAL = 2.0
 GATHER_SECONDS = 0.05
 # A submission whose workers died is resumed this many times by the reaper, then failed.
 MAX_AUTO_RESUMES = 3
+# A lane gets at least this many of the submission's calls in flight: below it, another worker process
+# costs more than the per-item CPU time it takes off one process.
+MIN_LANE_CONCURRENCY = 8
 
 
 # --- building the parts ------------------------------------------------------------------------------
@@ -71,13 +75,14 @@ def client_for(model: ModelEntry, concurrency: int) -> EndpointClient:
     )
 
 
-def batch_time_limits(submission: Submission, evaluator: Evaluator, items: int) -> tuple[int, int]:
-    """Soft and hard Celery time limits of a batch: its rounds of items at the submission's concurrency,
-    each costing at most the evaluator's calls per item at the endpoint's deadline, plus a margin."""
-    rounds = math.ceil(items / max(1, submission.concurrency))
-    per_call = 2 * settings.ACTBOARD_ENDPOINT_TIMEOUT  # a slow answer plus one retry
-    soft = int(rounds * evaluator.calls_per_item() * per_call) + 60
-    return soft, soft + 60
+def batch_time_limits(evaluator: Evaluator, items: int, concurrency: int) -> tuple[int, int]:
+    """Soft and hard Celery time limits of a batch: its rounds of items at its lane's concurrency, each
+    costing at most the evaluator's calls per item at the endpoint's deadline, plus a margin. The hard
+    limit leaves the items in flight at the soft limit time to finish, so that the batch returns normally
+    and its lane goes on."""
+    per_item = evaluator.calls_per_item() * 2 * settings.ACTBOARD_ENDPOINT_TIMEOUT  # a slow answer plus one retry
+    soft = int(math.ceil(items / max(1, concurrency)) * per_item) + 60
+    return soft, soft + int(per_item) + 60
 
 
 # --- claim, preflight, plan, fan out ------------------------------------------------------------------
@@ -99,8 +104,46 @@ def batches(keys: list[WorkKey], size: int) -> list[list[WorkKey]]:
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
+@dataclass(frozen=True)
+class Lane:
+    """Batches that run one after another, each at ``concurrency`` calls in flight."""
+
+    concurrency: int
+    batches: list[list[WorkKey]]
+
+
+def plan_lanes(keys: list[WorkKey], concurrency: int, *, batch_size: int, max_lanes: int) -> list[Lane]:
+    """Split pending work into lanes whose concurrencies sum to ``concurrency``.
+
+    There are at most ``max_lanes`` lanes, no more than batches of ``batch_size``, and each gets at least
+    ``MIN_LANE_CONCURRENCY`` calls in flight (or all of them, below that). A lane's share of the keys is
+    in proportion to its concurrency, so that the lanes finish together; its batches hold a whole number
+    of rounds at its concurrency (``batch_size`` rounded up), since a batch's last round is otherwise
+    part empty: at 64 in flight a batch of 50 keeps the endpoint at 50.
+    """
+    if not keys:
+        return []
+    concurrency = max(1, concurrency)
+    count = max(1, min(max_lanes, math.ceil(len(keys) / batch_size), concurrency // MIN_LANE_CONCURRENCY))
+    base, extra = divmod(concurrency, count)
+    shares = [base + (i < extra) for i in range(count)]
+    lanes, start = [], 0
+    for i, share in enumerate(shares):
+        end = len(keys) * sum(shares[: i + 1]) // concurrency
+        if end > start:
+            lanes.append(Lane(share, batches(keys[start:end], math.ceil(batch_size / share) * share)))
+        start = end
+    return lanes
+
+
+# Sends (or runs) the lanes of a submission's pending work, and returns them.
+Dispatcher = Callable[[Submission, list[WorkKey]], list[Lane]]
+
+
 def run_submission(submission_id: int, dispatcher: Dispatcher) -> str:
-    """Claim a queued submission, check its endpoint, and hand its pending work to ``dispatcher``."""
+    """Claim a queued submission, check its endpoint, and hand its pending work to ``dispatcher``.
+
+    A resumed or re-run submission takes the same path: its pending work is planned into lanes afresh."""
     if not Submission.objects.claim(submission_id, socket.gethostname()):
         return "not queued (claimed elsewhere, cancelled or finished)"
     submission = Submission.objects.select_related("model", "benchmark").get(id=submission_id)
@@ -113,9 +156,8 @@ def run_submission(submission_id: int, dispatcher: Dispatcher) -> str:
     if not pending:
         finalize(submission_id)
         return "nothing pending; scored"
-    parts = batches(pending, settings.ACTBOARD_BATCH_SIZE)
-    dispatcher(submission, parts)
-    return f"dispatched {len(pending)} items in {len(parts)} batches"
+    lanes = dispatcher(submission, pending)
+    return f"dispatched {len(pending)} items in {sum(len(lane.batches) for lane in lanes)} batches on {len(lanes)} lanes"
 
 
 # --- running a batch ----------------------------------------------------------------------------------
@@ -224,9 +266,12 @@ def _work_items(keys: list[WorkKey], chunk: int) -> Iterator[WorkItem]:
         yield from (WorkItem(instances[i], scenario, trial) for i, scenario, trial in part if i in instances)
 
 
-def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[[], None] = lambda: None) -> int:
-    """Evaluate one batch of work keys; skip keys already done; return how many new results were stored."""
+def run_batch(submission_id: int, keys: list[WorkKey], *, concurrency: int | None = None,
+              on_progress: Callable[[], None] = lambda: None) -> int:
+    """Evaluate one batch of work keys at ``concurrency`` calls in flight (its lane's share; by default the
+    submission's); skip keys already done; return how many new results were stored."""
     submission = Submission.objects.select_related("model", "benchmark").get(id=submission_id)
+    concurrency = concurrency or submission.concurrency
     if submission.status != Submission.Status.RUNNING:
         return 0
     done = set(
@@ -236,7 +281,7 @@ def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[
     keys = [tuple(k) for k in keys if tuple(k) not in done]  # type: ignore[misc]
     if not keys:
         return 0
-    items = _work_items(keys, chunk=2 * max(1, submission.concurrency))
+    items = _work_items(keys, chunk=2 * max(1, concurrency))
     evaluator = evaluator_for(submission)
     breaker = Breaker()
     stored = 0
@@ -265,8 +310,8 @@ def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[
         for _ in kept:
             on_progress()
 
-    with client_for(submission.model, submission.concurrency) as client:
-        run_items(evaluator, client, items, concurrency=submission.concurrency, on_outcomes=on_outcomes,
+    with client_for(submission.model, concurrency) as client:
+        run_items(evaluator, client, items, concurrency=concurrency, on_outcomes=on_outcomes,
                   should_stop=should_stop, poll_seconds=HEARTBEAT_INTERVAL, gather_seconds=GATHER_SECONDS)
     return stored
 
@@ -275,12 +320,15 @@ def run_batch(submission_id: int, keys: list[WorkKey], *, on_progress: Callable[
 
 
 def run_inline(on_progress: Callable[[], None] = lambda: None) -> Dispatcher:
-    """A dispatcher that runs every batch in this process, then scores."""
+    """A dispatcher that runs every batch in this process, one lane at the submission's concurrency, then scores."""
 
-    def run(submission: Submission, parts: list[list[WorkKey]]) -> None:
-        for part in parts:
-            run_batch(submission.id, part, on_progress=on_progress)
+    def run(submission: Submission, keys: list[WorkKey]) -> list[Lane]:
+        lanes = plan_lanes(keys, submission.concurrency, batch_size=settings.ACTBOARD_BATCH_SIZE, max_lanes=1)
+        for lane in lanes:
+            for part in lane.batches:
+                run_batch(submission.id, part, concurrency=lane.concurrency, on_progress=on_progress)
         finalize(submission.id)
+        return lanes
 
     return run
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from celery import group, shared_task
+from celery import chain, group, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from leaderboard.models import Submission
 from worker import lifecycle
@@ -17,14 +18,28 @@ log = logging.getLogger(__name__)
 START_SOFT_LIMIT, START_HARD_LIMIT = 120, 180
 
 
-def fan_out(submission: Submission, parts: list[list[lifecycle.WorkKey]]) -> None:
-    """Dispatch the batches as a Celery group, each with time limits sized from its own work."""
+def lane_chains(submission: Submission, lanes: list[lifecycle.Lane]) -> group:
+    """A Celery group of one chain per lane: the lanes run side by side, a lane's batches one after another,
+    so at most the submission's concurrency is in flight whatever the workers' process count. Each batch
+    has time limits sized from its own work at its lane's concurrency."""
     evaluator = evaluator_for(submission)
-    signatures = []
-    for part in parts:
-        soft, hard = lifecycle.batch_time_limits(submission, evaluator, len(part))
-        signatures.append(run_batch.signature((submission.id, part), soft_time_limit=soft, time_limit=hard))
-    group(signatures).apply_async()
+    chains = []
+    for lane in lanes:
+        steps = []
+        for part in lane.batches:
+            soft, hard = lifecycle.batch_time_limits(evaluator, len(part), lane.concurrency)
+            # Immutable: a batch takes its keys, not the result of the batch before it.
+            steps.append(run_batch.si(submission.id, part, lane.concurrency).set(soft_time_limit=soft, time_limit=hard))
+        chains.append(chain(steps))
+    return group(chains)
+
+
+def fan_out(submission: Submission, keys: list[lifecycle.WorkKey]) -> list[lifecycle.Lane]:
+    """Plan the pending work into lanes and send them."""
+    lanes = lifecycle.plan_lanes(keys, submission.concurrency, batch_size=settings.ACTBOARD_BATCH_SIZE,
+                                 max_lanes=settings.ACTBOARD_WORKER_LANES)
+    lane_chains(submission, lanes).apply_async()
+    return lanes
 
 
 @shared_task(acks_late=True, soft_time_limit=START_SOFT_LIMIT, time_limit=START_HARD_LIMIT)
@@ -34,13 +49,22 @@ def start_submission(submission_id: int) -> str:
 
 
 @shared_task(acks_late=True)
-def run_batch(submission_id: int, keys: list[list]) -> str:
+def run_batch(submission_id: int, keys: list[list], concurrency: int | None = None) -> str:
+    """Run one batch of a lane, then score the submission if its work is all done.
+
+    It never raises: a chain drops the rest of its lane after a task that fails, so a batch that hits its
+    soft time limit, or meets an unexpected error, logs it and returns, and the lane goes on. What it left
+    undone, and the rest of a lane cut by a hard time limit, runs again when the reaper resumes the quiet
+    submission. A batch whose worker was killed is delivered again with the rest of its chain.
+    """
     try:
-        stored = lifecycle.run_batch(submission_id, [tuple(k) for k in keys])  # type: ignore[misc]
+        stored = lifecycle.run_batch(submission_id, [tuple(k) for k in keys], concurrency=concurrency)  # type: ignore[misc]
     except SoftTimeLimitExceeded:
-        # What finished is stored; the rest runs again when the reaper resumes the quiet submission.
         log.warning("batch of submission %s hit its time limit", submission_id)
         return "time limit: stopped"
+    except Exception:
+        log.exception("batch of submission %s failed", submission_id)
+        return "error: stopped"
     finalize(submission_id)
     return f"stored {stored} results"
 
