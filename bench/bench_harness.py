@@ -6,15 +6,19 @@ pages, prompt building, the endpoint client, reply parsing, storing one Instance
 progress counts — on the bundled OPeRA test split, against a real HTTP endpoint (its own process) that
 sleeps L seconds and answers a fixed action. Uses ``DATABASE_URL`` if set, else a scratch SQLite file.
 
-By default the N items run as one batch in one process. The service cuts a submission into batches of
-``ACTBOARD_BATCH_SIZE`` that Celery worker processes run side by side; ``--processes P`` runs the N
-items as P batches in P processes, each at C/P in flight (so that at most C are in flight, as the bar
-assumes; the service itself runs every batch at the submission's concurrency). Besides the wall-clock
-ratio it prints the harness's CPU time per item, user and system, summed over its processes (robust to
-a busy machine); ``--profile`` prints the top entries of a profile of every thread of one run at the
-last concurrency level, timed in CPU time per thread (the endpoint's sleep does not show).
+The service's own path is measured: the N items are planned into lanes as the start task plans them
+(``worker.lifecycle.plan_lanes``: lanes at shares of C that sum to C, batches of ``ACTBOARD_BATCH_SIZE``
+rounded up to whole rounds at the lane's concurrency), each lane runs in its own process, as a Celery
+worker process takes a lane's chain, and runs its batches one after another through the batch task's
+body (``worker.tasks.run_batch``: the batch, then the check whether the submission is done and its
+scoring) — only the broker's hand-over between batches is left out. ``--lanes 1,2`` measures each level
+with at most one and at most two lanes (the service's default, ``ACTBOARD_WORKER_LANES``, is 2). Besides
+the wall-clock ratio it prints the harness's CPU time per item, user and system, summed over its
+processes (robust to a busy machine); ``--profile`` prints the top entries of a profile of every thread
+of one more batch of all N items at the last level in this process, timed in CPU time per thread (the
+endpoint's sleep does not show).
 
-    python bench/bench_harness.py [--n 2000] [--latency 0.2] [--concurrency 16,64] [--processes 1] [--profile]
+    python bench/bench_harness.py [--n 2000] [--latency 0.2] [--concurrency 16,64] [--lanes 1,2] [--profile]
 """
 
 from __future__ import annotations
@@ -59,11 +63,13 @@ def cpu_seconds() -> tuple[float, float]:
     return times.user + times.children_user, times.system + times.children_system
 
 
-def run_share(submission_id: int, keys: list) -> None:
-    """One worker process's batch (the parent's database connections are closed before the fork)."""
-    from worker import lifecycle
+def run_lane(submission_id: int, lane) -> None:
+    """One worker process's lane: its batches one after another, each through the batch task's body (the
+    parent's database connections are closed before the fork)."""
+    from worker import tasks
 
-    lifecycle.run_batch(submission_id, keys)
+    for part in lane.batches:
+        tasks.run_batch(submission_id, part, lane.concurrency)
 
 
 def profiled(run) -> pstats.Stats:
@@ -96,19 +102,22 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the endpoint sleeps per request")
     parser.add_argument("--concurrency", default="16,64", help="comma-separated concurrency levels")
-    parser.add_argument("--processes", type=int, default=1, help="worker processes sharing the items, each at C/P in flight")
-    parser.add_argument("--profile", action="store_true", help="profile every thread of one more run (one process) and print the top entries")
+    parser.add_argument("--lanes", default="1,2", help="comma-separated lane counts at most (ACTBOARD_WORKER_LANES)")
+    parser.add_argument("--profile", action="store_true", help="profile every thread of one more run (one batch in this process) and print the top entries")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    lane_counts = [int(n) for n in args.lanes.split(",")]
     bars = {16: 1.1, 64: 1.3}
 
     scratch = tempfile.mkdtemp(prefix="actboard-bench-")
     os.environ.setdefault("ACTBOARD_VAR_DIR", scratch)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["ACTBOARD_ALLOW_PRIVATE_ENDPOINTS"] = "1"
+    os.environ["ACTBOARD_MAX_CONCURRENCY"] = str(max(levels))  # a submission's concurrency is capped by it
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
 
     from datasets.registry import load_bundled
@@ -133,38 +142,46 @@ def main() -> None:
         submission = create_submission(model=model, benchmark=benchmark, max_instances=per_scenario,
                                        concurrency=concurrency, enqueue=False)
         Submission.objects.claim(submission.id, "bench")
-        return submission, submission.pending_work()[: args.n]
+        return submission, submission.pending_work()  # all of it, so that the last batch scores the submission
 
-    def run(submission, keys, processes: int) -> None:
-        if processes == 1:
-            lifecycle.run_batch(submission.id, keys)
-            return
+    def run(submission, lanes: list) -> None:
+        # A worker process that has run a batch before: the evaluator's and the client's imports are done.
+        from worker.scoring import evaluator_for
+
+        evaluator_for(submission)
+        lifecycle.client_for(submission.model, 1).close()
         django.db.connections.close_all()  # each process opens its own
-        share = -(-len(keys) // processes)
-        workers = [multiprocessing.get_context("fork").Process(target=run_share, args=(submission.id, keys[i : i + share]))
-                   for i in range(0, len(keys), share)]
+        workers = [multiprocessing.get_context("fork").Process(target=run_lane, args=(submission.id, lane)) for lane in lanes]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
 
-    print(f"database: {django.db.connection.vendor}; N={args.n} L={args.latency:g}s; "
-          f"{'one batch in one process' if args.processes == 1 else f'{args.processes} batches in {args.processes} processes'}")
+    print(f"database: {django.db.connection.vendor}; N={3 * per_scenario} L={args.latency:g}s; each lane of batches "
+          f"(ACTBOARD_BATCH_SIZE={settings.ACTBOARD_BATCH_SIZE}, rounded up to whole rounds) in its own process, "
+          "through the batch task's body; harness CPU summed over the lanes' processes")
     for concurrency in levels:
-        submission, keys = fresh_run(max(1, concurrency // args.processes))
-        n = len(keys)
-        (user, system), started = cpu_seconds(), time.perf_counter()
-        run(submission, keys, args.processes)
-        wall = time.perf_counter() - started
-        user, system = (now - before for now, before in zip(cpu_seconds(), (user, system)))
-        stored = InstanceResult.objects.filter(submission=submission).count()
-        errors = InstanceResult.objects.filter(submission=submission).exclude(error_code="").count()
-        limit = n * args.latency / concurrency
-        bar = bars.get(concurrency, 1.1)
-        print(f"C={concurrency}: stored {stored} results ({errors} errors); wall {wall:.2f} s; limit N·L/C {limit:.2f} s; "
-              f"ratio {wall / limit:.3f} ({'PASS' if wall <= bar * limit else 'FAIL'}: bar {bar:.1f}); "
-              f"{n / wall:.0f} items/s; harness CPU {1000 * (user + system) / n:.2f} ms per item "
-              f"({1000 * user / n:.2f} user, {1000 * system / n:.2f} system)")
+        for most in lane_counts:
+            submission, keys = fresh_run(concurrency)
+            lanes = lifecycle.plan_lanes(keys, concurrency, batch_size=settings.ACTBOARD_BATCH_SIZE, max_lanes=most)
+            n = len(keys)
+            (user, system), started = cpu_seconds(), time.perf_counter()
+            run(submission, lanes)
+            wall = time.perf_counter() - started
+            user, system = (now - before for now, before in zip(cpu_seconds(), (user, system)))
+            submission.refresh_from_db()
+            stored = InstanceResult.objects.filter(submission=submission).count()
+            errors = InstanceResult.objects.filter(submission=submission).exclude(error_code="").count()
+            limit = n * args.latency / concurrency
+            bar = bars.get(concurrency, 1.1)
+            scoring = (submission.finished_at - submission.scoring_started_at).total_seconds() if submission.finished_at else 0.0
+            plan = " + ".join(f"{len(lane.batches)} batches of ≤{len(lane.batches[0])} at {lane.concurrency}" for lane in lanes)
+            print(f"C={concurrency}, {len(lanes)} lane{'s' if len(lanes) > 1 else ''} ({plan}): stored {stored} results "
+                  f"({errors} errors), {submission.status}; wall {wall:.2f} s, of which scoring {scoring:.2f} s; "
+                  f"limit N·L/C {limit:.2f} s; ratio {wall / limit:.3f} ({'PASS' if wall <= bar * limit else 'FAIL'}: "
+                  f"bar {bar:.1f}; {(wall - scoring) / limit:.3f} without scoring); "
+                  f"{n / wall:.0f} items/s; harness CPU {1000 * (user + system) / n:.2f} ms per item "
+                  f"({1000 * user / n:.2f} user, {1000 * system / n:.2f} system)")
 
     if args.profile:
         submission, keys = fresh_run(levels[-1])
