@@ -146,6 +146,7 @@ def main() -> None:
 
     def run(submission, lanes: list) -> None:
         # A worker process that has run a batch before: the evaluator's and the client's imports are done.
+        from worker import tasks  # noqa: F401 - imported before the fork, as a worker process has it
         from worker.scoring import evaluator_for
 
         evaluator_for(submission)
@@ -175,10 +176,13 @@ def main() -> None:
             limit = n * args.latency / concurrency
             bar = bars.get(concurrency, 1.1)
             scoring = (submission.finished_at - submission.scoring_started_at).total_seconds() if submission.finished_at else 0.0
+            verdict = "PASS" if wall <= bar * limit else "FAIL"
+            if stored != n or errors:
+                verdict = "INCOMPLETE"  # a fast run that stored nothing is no figure
             plan = " + ".join(f"{len(lane.batches)} batches of ≤{len(lane.batches[0])} at {lane.concurrency}" for lane in lanes)
             print(f"C={concurrency}, {len(lanes)} lane{'s' if len(lanes) > 1 else ''} ({plan}): stored {stored} results "
                   f"({errors} errors), {submission.status}; wall {wall:.2f} s, of which scoring {scoring:.2f} s; "
-                  f"limit N·L/C {limit:.2f} s; ratio {wall / limit:.3f} ({'PASS' if wall <= bar * limit else 'FAIL'}: "
+                  f"limit N·L/C {limit:.2f} s; ratio {wall / limit:.3f} ({verdict}: "
                   f"bar {bar:.1f}; {(wall - scoring) / limit:.3f} without scoring); "
                   f"{n / wall:.0f} items/s; harness CPU {1000 * (user + system) / n:.2f} ms per item "
                   f"({1000 * user / n:.2f} user, {1000 * system / n:.2f} system)")

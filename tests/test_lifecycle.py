@@ -385,7 +385,8 @@ def test_the_worker_sends_one_chain_of_batches_per_lane(toy_benchmark, adder_end
     evaluator = evaluator_for(submission)
     assert len(sent.tasks) == len(lanes) == 2
     for lane, chain in zip(lanes, sent.tasks):
-        assert [step.args for step in chain.tasks] == [(submission.id, part, lane.concurrency) for part in lane.batches]
+        run = lifecycle.run_of(submission)
+        assert [step.args for step in chain.tasks] == [(submission.id, part, lane.concurrency, run) for part in lane.batches]
         for step, part in zip(chain.tasks, lane.batches):
             assert step.immutable and step.task == "worker.tasks.run_batch"
             soft, hard = lifecycle.batch_time_limits(evaluator, len(part), lane.concurrency)
@@ -412,7 +413,7 @@ def test_a_failing_batch_does_not_cut_its_lane(monkeypatch):
 
     ran: list[int] = []
 
-    def run_batch(submission_id, keys, *, concurrency):
+    def run_batch(submission_id, keys, *, concurrency, run):
         ran.append(keys[0][0])
         if keys[0][0] == 1:
             raise SoftTimeLimitExceeded()
@@ -426,3 +427,18 @@ def test_a_failing_batch_does_not_cut_its_lane(monkeypatch):
     assert ran == [0, 1, 2, 3]  # a chain stops at a task that raises: these do not
     assert result.get() == "stored 1 results"
     assert [tasks.run_batch(7, [[i, "plain", 0]], 8) for i in (1, 2)] == ["time limit: stopped", "error: stopped"]
+
+
+@pytest.mark.django_db
+def test_a_batch_of_an_earlier_run_does_nothing(toy_benchmark, adder_endpoint):
+    submission = make_submission(toy_benchmark, adder_endpoint.base_url, scenarios=["plain"])
+    Submission.objects.claim(submission.id, "test")
+    submission.refresh_from_db()
+    earlier, keys = lifecycle.run_of(submission), submission.pending_work()
+    # Resumed (its lanes waited too long in the queue): the new run plans all pending work afresh.
+    Submission.objects.filter(id=submission.id).update(status=Submission.Status.QUEUED)
+    Submission.objects.claim(submission.id, "test")
+    submission.refresh_from_db()
+    assert lifecycle.run_of(submission) != earlier
+    assert lifecycle.run_batch(submission.id, keys, run=earlier) == 0
+    assert lifecycle.run_batch(submission.id, keys[:3], run=lifecycle.run_of(submission)) == 3

@@ -266,13 +266,23 @@ def _work_items(keys: list[WorkKey], chunk: int) -> Iterator[WorkItem]:
         yield from (WorkItem(instances[i], scenario, trial) for i, scenario, trial in part if i in instances)
 
 
-def run_batch(submission_id: int, keys: list[WorkKey], *, concurrency: int | None = None,
+def run_of(submission: Submission) -> str:
+    """Names a run of a submission (its claim's time): a resumed or re-run submission is a new run."""
+    return submission.started_at.isoformat() if submission.started_at else ""
+
+
+def run_batch(submission_id: int, keys: list[WorkKey], *, concurrency: int | None = None, run: str | None = None,
               on_progress: Callable[[], None] = lambda: None) -> int:
     """Evaluate one batch of work keys at ``concurrency`` calls in flight (its lane's share; by default the
-    submission's); skip keys already done; return how many new results were stored."""
+    submission's); skip keys already done; return how many new results were stored.
+
+    A batch planned for an earlier ``run`` does nothing: the current run planned all pending work into its
+    own lanes, and running both would exceed the submission's concurrency (a batch of a lane that waited in
+    the queue past the reaper's patience, or a message delivered again after its worker died).
+    """
     submission = Submission.objects.select_related("model", "benchmark").get(id=submission_id)
     concurrency = concurrency or submission.concurrency
-    if submission.status != Submission.Status.RUNNING:
+    if submission.status != Submission.Status.RUNNING or run not in (None, run_of(submission)):
         return 0
     done = set(
         InstanceResult.objects.filter(submission_id=submission_id, instance_id__in={k[0] for k in keys})

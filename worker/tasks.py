@@ -29,7 +29,8 @@ def lane_chains(submission: Submission, lanes: list[lifecycle.Lane]) -> group:
         for part in lane.batches:
             soft, hard = lifecycle.batch_time_limits(evaluator, len(part), lane.concurrency)
             # Immutable: a batch takes its keys, not the result of the batch before it.
-            steps.append(run_batch.si(submission.id, part, lane.concurrency).set(soft_time_limit=soft, time_limit=hard))
+            steps.append(run_batch.si(submission.id, part, lane.concurrency, lifecycle.run_of(submission))
+                         .set(soft_time_limit=soft, time_limit=hard))
         chains.append(chain(steps))
     return group(chains)
 
@@ -49,7 +50,7 @@ def start_submission(submission_id: int) -> str:
 
 
 @shared_task(acks_late=True)
-def run_batch(submission_id: int, keys: list[list], concurrency: int | None = None) -> str:
+def run_batch(submission_id: int, keys: list[list], concurrency: int | None = None, run: str | None = None) -> str:
     """Run one batch of a lane, then score the submission if its work is all done.
 
     It never raises: a chain drops the rest of its lane after a task that fails, so a batch that hits its
@@ -58,7 +59,7 @@ def run_batch(submission_id: int, keys: list[list], concurrency: int | None = No
     submission. A batch whose worker was killed is delivered again with the rest of its chain.
     """
     try:
-        stored = lifecycle.run_batch(submission_id, [tuple(k) for k in keys], concurrency=concurrency)  # type: ignore[misc]
+        stored = lifecycle.run_batch(submission_id, [tuple(k) for k in keys], concurrency=concurrency, run=run)  # type: ignore[misc]
     except SoftTimeLimitExceeded:
         log.warning("batch of submission %s hit its time limit", submission_id)
         return "time limit: stopped"
