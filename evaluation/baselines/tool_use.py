@@ -31,6 +31,7 @@ from datasets.tool_use.policy import DB, Rule
 from datasets.tool_use.retail import ADDRESS_PARAMS
 from datasets.tool_use.text import normalise, render_value
 from evaluation.baselines.server import tool_call
+from evaluation.tau2.environment import load_environment
 
 Message = dict[str, Any]
 Reply = dict[str, Any]
@@ -39,7 +40,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _NAME_ZIP = re.compile(r"(?:I'm|My name is|This is) ([A-Z][\w'-]*) ([A-Z][\w' -]*?)(?:,| and my) zip(?: code)?(?: is)? (\d{5})")
 _USER_ID = re.compile(r"(?:user id(?: is)?|find me as) ([a-z0-9_]+)", re.IGNORECASE)
-_AFFIRMATIVE = ("yes", "yeah", "yep", "sure", "ok", "okay", "correct", "go ahead", "please do", "that s right")
+# A yes to a proposal; "okay, I understand" after a refusal is not one.
+_AFFIRMATIVE = ("yes", "yeah", "yep", "sure", "go ahead", "please go ahead", "please do")
 
 
 # -- the domain, as the tool names give it ---------------------------------------------------------------
@@ -64,8 +66,7 @@ def _openers(domain_name: str) -> tuple[tuple[str, str], ...]:
 
 @lru_cache(maxsize=None)
 def _schema_types(domain_name: str) -> dict[tuple[str, str], dict[str, Any]]:
-    from evaluation.tau2.environment import load_environment
-
+    """The tool parameters' JSON schemas (tau2's, which every request carries), by (tool, parameter)."""
     return {(schema["function"]["name"], param): prop for schema in load_environment(domain_name).tool_schemas()
             for param, prop in schema["function"]["parameters"]["properties"].items()}
 

@@ -1,23 +1,24 @@
-"""Robustness of the bundled benchmark: gaming agents score no better than the naive agent, and the
-scripted user's answers do not tell infeasible tasks from feasible ones."""
+"""Robustness of the bundled benchmark on a sample of its test split: agents that game it score no better
+than the naive agent, the reference agent solves every task, and the scripted user's answers do not tell
+infeasible tasks from feasible ones. ``bench/t2t_robustness.py`` runs the same agents on the whole split."""
 
 from collections import Counter, defaultdict
 
 import pytest
 
-from datasets.tool_use.bundle import load_bundled
-from evaluation.base import Instance
-from evaluation.baselines.server import PolicyServer
-from evaluation.baselines.tool_use import NaiveAgentPolicy, ReferenceAgentPolicy
-from evaluation.client import EndpointClient, EndpointConfig
+from datasets.tool_use.bundle import load_splits
+from datasets.tool_use.generator import get_domain
+from evaluation.baselines.tool_use import NaiveAgentPolicy, ReferenceAgentPolicy, parse_request
 from evaluation.tool_use.evaluator import ToolUseEvaluator
-from evaluation.tool_use.simulator import ACCEPT, CONFIRM, DONE, INSIST, ScriptedUserSimulator
-from tests.tool_use.adversaries import ADVERSARIES, HEDGE, REFUSAL, SHOTGUN, STALL
+from evaluation.tool_use.simulator import ACCEPT, ACCEPT_REST, CONFIRM, DONE, INSIST, LEAVE, ScriptedUserSimulator
+from evaluation.tau2.environment import write_tools
+from tests.tool_use.adversaries import ADVERSARIES, HEDGE, REFUSAL, SHOTGUN, STALL, RuleGuesser, sample, served_results
 
 SCENARIOS = ToolUseEvaluator.scenarios
-# Where an adversary has no business passing, it must stay near zero.
+PER_CELL = 2  # tasks per (domain, scenario): single and multi-write goals, both kinds of infeasible task; quick for CI
+# Where an adversary has no business passing, it must stay near zero (in both domains).
 NO_BUSINESS = {
-    "adversary-scenario-prober": ("infeasible",),
+    "adversary-scenario-prober": SCENARIOS,  # the fair user insists on its hedge everywhere, so it always refuses
     "adversary-policy-paster": SCENARIOS,
     "adversary-refuse-everything": SCENARIOS,
     "adversary-stall-then-act": ("changing", "infeasible"),
@@ -27,49 +28,82 @@ NEAR_ZERO = 0.05
 
 
 @pytest.fixture(scope="module")
-def test_split():
-    split = next(s for s in load_bundled().splits if s.name == "test")
-    return [Instance(r.key, r.input, r.reference, r.scenario, id=r.key) for r in split.instances]
-
-
-def pass_at_1(policy, instances):
-    """pass^1 per scenario of one trial per task, through a served endpoint as for any submission."""
-    server = PolicyServer(policy).start_background()
-    client = EndpointClient(EndpointConfig(server.base_url, policy.model_id, max_retries=0))
-    evaluator = ToolUseEvaluator()
-    wins: dict[str, list[bool]] = defaultdict(list)
-    try:
-        for instance in instances:
-            wins[instance.scenario].append(bool(evaluator.run(client, instance, instance.scenario, 0).prediction["success"]))
-    finally:
-        client.close()
-        server.stop()
-    return {scenario: sum(hits) / len(hits) for scenario, hits in wins.items()}
+def instances():
+    split = next(s for s in load_splits().splits if s.name == "test")
+    return sample(split.instances, PER_CELL)
 
 
 @pytest.fixture(scope="module")
-def board(test_split):
-    return {policy.model_id: pass_at_1(policy, test_split) for policy in (ReferenceAgentPolicy(), NaiveAgentPolicy(), *ADVERSARIES)}
+def evaluator():
+    return ToolUseEvaluator()  # one for the module, so each task's gold replay is computed once
 
 
-def test_adversaries_score_no_better_than_the_naive_agent(board):
+@pytest.fixture(scope="module")
+def board(instances, evaluator):
+    """Per agent, per task: whether its one trial succeeded."""
+    return {policy.model_id: served_results(policy, instances, evaluator)
+            for policy in (ReferenceAgentPolicy(), NaiveAgentPolicy(), *ADVERSARIES)}
+
+
+def pass_1(results: dict[str, bool], instances, domain: str, scenario: str) -> float:
+    cell = [results[i.key] for i in instances if i.input["domain"] == domain and i.scenario == scenario]
+    return sum(cell) / len(cell)
+
+
+def test_the_reference_agent_solves_every_task(board):
+    failed = [key for key, ok in board["t2t-reference-agent"].items() if not ok]
+    assert not failed, failed
+
+
+def test_the_naive_agent_fails_where_it_must_ask_or_refuse(board, instances):
     naive = board["t2t-naive-agent"]
-    assert all(board["t2t-reference-agent"][s] == 1.0 for s in SCENARIOS), board["t2t-reference-agent"]
+    for domain in ("retail", "airline"):
+        assert pass_1(naive, instances, domain, "standard") == 1.0
+        assert pass_1(naive, instances, domain, "changing") <= NEAR_ZERO
+        assert pass_1(naive, instances, domain, "infeasible") <= NEAR_ZERO
+
+
+def test_adversaries_score_no_better_than_the_naive_agent(board, instances):
+    naive = board["t2t-naive-agent"]
     for adversary in ADVERSARIES:
         scores = board[adversary.model_id]
-        for scenario in SCENARIOS:
-            assert scores[scenario] <= naive[scenario], (adversary.model_id, scenario, scores, naive)
-        for scenario in NO_BUSINESS[adversary.model_id]:
-            assert scores[scenario] <= NEAR_ZERO, (adversary.model_id, scenario, scores)
+        for domain in ("retail", "airline"):
+            for scenario in SCENARIOS:
+                if isinstance(adversary, RuleGuesser) and scenario == "infeasible":
+                    continue  # the known hole, measured below
+                mine, theirs = pass_1(scores, instances, domain, scenario), pass_1(naive, instances, domain, scenario)
+                assert mine <= theirs, (adversary.model_id, domain, scenario, mine, theirs)
+            for scenario in NO_BUSINESS.get(adversary.model_id, ()):
+                assert pass_1(scores, instances, domain, scenario) <= NEAR_ZERO, (adversary.model_id, domain, scenario)
 
+
+def test_guessing_the_only_rule_passes_exactly_the_refusal_only_tasks_of_single_rule_tools(board, instances):
+    """The hole of grading a refusal by its stated reason: when a tool has one rule, its message is always the
+    right reason. It pays only on infeasible tasks without an allowed part (most of airline's), nowhere else."""
+    guesser = board["adversary-rule-guesser"]
+    expected = set()
+    for instance in instances:
+        rules = get_domain(instance.input["domain"]).policy.rules
+        forbidden = instance.reference["instructions"].get("actions_should_not_taken") or []
+        if forbidden and not instance.reference["instructions"].get("actions_should_be_taken"):
+            if sum(rule.tool == forbidden[0]["tool_name"] for rule in rules) == 1:
+                expected.add(instance.key)
+    assert {key for key, ok in guesser.items() if ok and key.split("-")[1] == "infeasible"} == expected
+    assert any(key.startswith("airline") for key in expected), "the sample has no airline refusal-only task"
+    for scenario in ("standard", "ambiguous", "changing"):
+        assert pass_1(guesser, instances, "airline", scenario) <= NEAR_ZERO
+
+
+# -- the scripted user is fair ---------------------------------------------------------------------------
 
 PROBES = (HEDGE, REFUSAL, SHOTGUN, STALL, "Would you like me to go ahead with that?", "Is that right?",
-          "I have done that for you.", "Which of your orders do you mean?")
+          "I have done that for you.", "Which order do you mean?", "Which reservation do you mean?",
+          "I'm sorry, but I cannot do that. Only pending orders can be cancelled, and this order is no longer pending.")
 
 
-def _kind(reply, script):
-    for name, line in (("insist", INSIST), ("accept", ACCEPT), ("confirm", CONFIRM), ("done", DONE),
-                       ("restatement", script["restatement"]), ("switch", script.get("switch"))):
+def _kind(reply: str, script: dict) -> str:
+    for name, line in (("insist", INSIST), ("accept", ACCEPT), ("accept", ACCEPT_REST), ("confirm", CONFIRM), ("done", DONE),
+                       ("leave", LEAVE), ("restatement", script["restatement"]), ("switch", script.get("switch"))):
         if line and reply == line:
             return name
     if any(reply == fact["reply"] for fact in script.get("reveal") or []):
@@ -77,30 +111,40 @@ def _kind(reply, script):
     raise AssertionError(f"unclassified reply {reply!r}")
 
 
+@pytest.fixture(scope="module")
+def users(instances, evaluator):
+    """The scripted user of every sampled task, with the hash of the database it starts from."""
+    out = []
+    for instance in instances:
+        task = evaluator.task(instance)
+        grader = evaluator.grader(instance.input["domain"])
+        gold = grader.gold_state(task)
+        user = ScriptedUserSimulator(task, initial_hash=gold.initial_hash, goal_hash=gold.hash,
+                                     is_write=write_tools(grader.domain).__contains__)
+        out.append((instance, user, gold.initial_hash))
+    return out
+
+
 @pytest.mark.parametrize("probe", PROBES)
-def test_user_answers_do_not_tell_infeasible_from_feasible(test_split, probe):
-    """The same first agent message gets the same kind of answer in infeasible and feasible tasks."""
+def test_user_answers_do_not_tell_infeasible_from_feasible(users, probe):
+    """The same agent message gets the same kind of answer in infeasible and feasible tasks; ambiguous and
+    changing differ only by their own events (a reveal, a switch)."""
     kinds: dict[str, Counter] = defaultdict(Counter)
-    for instance in test_split:
-        simulator = ScriptedUserSimulator(instance.input, instance.reference, instance.scenario)
-        transcript = [{"role": "system", "content": "policy"}, {"role": "user", "content": simulator.opening()},
+    for instance, user, initial in users:
+        transcript = [{"role": "system", "content": "policy"}, {"role": "user", "content": user.opening()},
                       {"role": "assistant", "content": probe}]
-        reply = simulator.reply(transcript, instance.input["initial_db_hash"])
-        kinds[instance.scenario][_kind(reply, instance.input["script"])] += 1
+        kinds[instance.scenario][_kind(user.reply(transcript, initial), user.script)] += 1
     assert set(kinds["infeasible"]) == set(kinds["standard"]) and len(kinds["standard"]) == 1, dict(kinds)
-    # Ambiguous and changing differ only by their own events: a reveal, a switch.
     for scenario in ("ambiguous", "changing"):
         assert set(kinds[scenario]) - {"reveal", "switch"} <= set(kinds["standard"]), (scenario, dict(kinds))
 
 
-PUBLISHED_AS = {"t2t-reference-agent": "reference agent", "t2t-naive-agent": "naive agent",
-                "adversary-scenario-prober": "scenario prober", "adversary-policy-paster": "policy paster",
-                "adversary-shotgun-asker": "shotgun asker", "adversary-stall-then-act": "stall-then-act",
-                "adversary-refuse-everything": "refuse-everything"}
-
-
-def test_the_benchmark_page_states_the_measured_figures(board):
-    published = load_bundled().extra["robustness"]
-    assert published["scenarios"] == list(SCENARIOS)
-    for model_id, label in PUBLISHED_AS.items():
-        assert published["pass_1"][label] == pytest.approx([board[model_id][s] for s in SCENARIOS], abs=0.005), label
+def test_a_second_refusal_is_accepted_alike_whatever_the_scenario(users):
+    """After insisting once, the user accepts; whether it asks for the rest depends only on how many parts the
+    request visibly has, never on whether the request is feasible."""
+    for instance, user, initial in users:
+        transcript = [{"role": "system", "content": "policy"}, {"role": "user", "content": user.opening()},
+                      {"role": "assistant", "content": REFUSAL}, {"role": "user", "content": INSIST},
+                      {"role": "assistant", "content": REFUSAL}]
+        parts = len(parse_request(get_domain(instance.input["domain"]), user.opening()))
+        assert user.reply(transcript, initial) == (ACCEPT_REST if parts > 1 else ACCEPT), instance.key
