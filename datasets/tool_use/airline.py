@@ -32,6 +32,26 @@ def _flight_statuses(db: DB, reservation: dict[str, Any]) -> list[str]:
     return [db["flights"][f["flight_number"]]["dates"].get(f["date"], {}).get("status", "") for f in reservation["flights"]]
 
 
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
+
+
+def _count(n: int) -> tuple[str, ...]:
+    return (str(n), NUMBER_WORDS[n]) if n < len(NUMBER_WORDS) else (str(n),)
+
+
+def _booking_date(db: DB, args: dict[str, Any]) -> tuple[str, ...]:
+    """2024-05-02, May 2, 2 May: the day the reservation was made."""
+    date = _reservation(db, args)["created_at"][:10]
+    month, day = MONTHS[int(date[5:7]) - 1], int(date[8:10])
+    return (date, f"{month} {day}", f"{day} {month}", f"{month} {day:02d}")
+
+
+def _flown_flights(db: DB, args: dict[str, Any]) -> tuple[str, ...]:
+    reservation = _reservation(db, args)
+    return tuple(f["flight_number"] for f, status in zip(reservation["flights"], _flight_statuses(db, reservation)) if status in FLOWN)
+
+
 def cancellable(db: DB, reservation: dict[str, Any]) -> bool:
     """Booked within 24 hours, a business booking, or a flight the airline cancelled (insurance aside)."""
     return (reservation["created_at"] >= BOOKED_SINCE or reservation["cabin"] == "business"
@@ -51,24 +71,27 @@ RULES = (
          (r"\b(more|longer) than 24 hours\b", r"\bwithin (the )?(last )?24 hours\b", r"\b24 hours? (of|after) (booking|it was booked)\b",
           r"\b(not|isn t|is not) eligible (for|to be) (a )?cancel\w*\b", r"\bcancel\w* (window|eligibility)\b",
           r"\b(no|without|doesn t have|does not have) (travel )?insurance\b"),
-         _not_cancellable),
+         _not_cancellable, _booking_date, "It was booked on {}."),
     Rule("airline.baggage.remove", "update_reservation_baggages",
          "Checked bags can be added to a reservation but not removed.",
          (r"\b(cannot|can t|can not|unable to|not able to|not allowed to|not possible to) (remove|reduce|take off|drop|lower)\b",
           r"\bbut not (be )?(removed|reduced|taken off)\b", r"\b(can t|cannot|can not) be (removed|reduced|taken off)\b",
           r"\bonly (be )?add\w*\b",
           r"\bno (removal|reduction)s?\b"),
-         lambda db, a: a["total_baggages"] < _reservation(db, a)["total_baggages"]),
+         lambda db, a: a["total_baggages"] < _reservation(db, a)["total_baggages"],
+         lambda db, a: _count(_reservation(db, a)["total_baggages"]), "The reservation already has {} checked bags."),
     Rule("airline.cabin.flown", "update_reservation_flights",
          "The cabin cannot be changed because a flight of this reservation has already been flown.",
          (r"\balready (been )?(flown|departed|taken off|landed|in the air)\b", r"\b(has|have|was) (been )?flown\b",
           r"\b(flight|segment|leg)s? (has|have) (already )?(departed|landed|taken off)\b"),
-         lambda db, a: any(status in FLOWN for status in _flight_statuses(db, _reservation(db, a)))),
+         lambda db, a: any(status in FLOWN for status in _flight_statuses(db, _reservation(db, a))),
+         _flown_flights, "Flight {} has already flown."),
     Rule("airline.passengers.count", "update_reservation_passengers",
          "The passengers of a reservation can be changed, but not their number.",
          (r"\bnumber of passengers\b", r"\bbut not (their|the) number\b", r"\b(same|change the) number\b", r"\b(cannot|can t|can not|unable to|not able to|not possible to) (add|remove) (a |another |any )?passengers?\b",
           r"\bpassenger count\b", r"\bhow many passengers\b"),
-         lambda db, a: len(a["passengers"]) != len(_reservation(db, a)["passengers"])),
+         lambda db, a: len(a["passengers"]) != len(_reservation(db, a)["passengers"]),
+         lambda db, a: _count(len(_reservation(db, a)["passengers"])), "The reservation has {} passengers."),
 )
 
 # -- how a customer asks --------------------------------------------------------------------------------

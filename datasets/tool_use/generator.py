@@ -295,6 +295,9 @@ def to_task(domain: Domain, draft: Draft, outputs: list[str], seed: int) -> dict
         script["first_goal"] = [c.as_dict() for c in draft.first_goal]
     if draft.rule:
         script["refusal_rule"] = draft.rule
+        evidence = domain.policy.rule(draft.rule).facts(load_db(domain), draft.forbidden.arguments)  # type: ignore[union-attr]
+        if evidence:
+            script["refusal_evidence"] = list(evidence)
     return {
         "id": _task_id(domain, draft),
         "description": {"purpose": f"Generated {draft.scenario} task ({len(draft.gold)} write(s))",

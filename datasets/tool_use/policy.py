@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
-from datasets.tool_use.text import normalise
+from datasets.tool_use.text import contains, normalise
 
 DB = dict[str, Any]
 
@@ -25,9 +25,28 @@ class Rule:
     message: str  # how an agent explains a refusal under this rule
     reasons: tuple[str, ...]  # ways of stating the reason, as regexes over normalised text
     violated: Callable[[DB, dict[str, Any]], bool]
+    # The facts of one request behind the rule, each in the spellings a person may use (an order's status, a
+    # booking date): what an agent can only know by reading the records, so a refusal that names them was not
+    # guessed from the tool alone. ``evidence_phrase`` says the first spelling ("It was booked on {}.").
+    evidence: Callable[[DB, dict[str, Any]], tuple[str, ...]] | None = None
+    evidence_phrase: str = ""
 
     def reason_pattern(self) -> re.Pattern[str]:
         return _reason_pattern(self.reasons)
+
+    def facts(self, db: DB, arguments: dict[str, Any]) -> tuple[str, ...]:
+        """The evidence spellings, or none when ``db`` lacks the records (an agent's partial view)."""
+        if self.evidence is None:
+            return ()
+        try:
+            return self.evidence(db, arguments)
+        except (KeyError, TypeError, IndexError):
+            return ()
+
+    def explain(self, db: DB, arguments: dict[str, Any]) -> str:
+        """A refusal's explanation under this rule: its message and the facts of this request behind it."""
+        facts = self.facts(db, arguments)
+        return f"{self.message} {self.evidence_phrase.format(facts[0])}" if facts else self.message
 
 
 @lru_cache(maxsize=512)
@@ -67,13 +86,14 @@ _POLICY_LINE_CHARS = 40
 _MANY_RULES = 3
 
 
-def refusal_problem(policy: Policy, rule: Rule, agent_messages: list[str]) -> str:
+def refusal_problem(policy: Policy, rule: Rule, agent_messages: list[str], evidence: tuple[str, ...] | list[str] = ()) -> str:
     """Why the agent's refusal does not count ('' when it does).
 
-    It counts when some message states the reason of ``rule`` and no message names several reasons for
-    the same action, names reasons of three or more rules in all, or reproduces policy lines: a refusal that
-    lists everything the policy forbids says nothing about this request. (Two reasons of different actions
-    may meet naturally: "it is still pending, so it cannot be returned yet".)
+    It counts when some message states the reason of ``rule``, the agent names one of the ``evidence``
+    spellings of the facts behind it (when the rule has any: "it was booked on May 2"), and no message names
+    several reasons for the same action, names reasons of three or more rules in all, or reproduces policy
+    lines: a refusal that lists everything the policy forbids says nothing about this request. (Two reasons
+    of different actions may meet naturally: "it is still pending, so it cannot be returned yet".)
     """
     policy_lines = [normalise(line) for line in policy.text.splitlines() if len(line) > _POLICY_LINE_CHARS]
     stated = False
@@ -87,4 +107,8 @@ def refusal_problem(policy: Policy, rule: Rule, agent_messages: list[str]) -> st
         if sum(line in text for line in policy_lines) > 1:
             return "a message reproduces the policy text"
         stated = stated or rule in named
-    return "" if stated else "no message states the reason the policy gives for refusing"
+    if not stated:
+        return "no message states the reason the policy gives for refusing"
+    if evidence and not any(contains(message, fact) for message in agent_messages for fact in evidence):
+        return "no message names the facts of this request behind the reason (read from its records)"
+    return ""

@@ -54,41 +54,60 @@ def _wrong_refund_method(db: DB, args: dict[str, Any]) -> bool:
     return method["source"] != "gift_card" and args["payment_method_id"] != order["payment_history"][0]["payment_method_id"]
 
 
+def _status(db: DB, args: dict[str, Any]) -> tuple[str, ...]:
+    return (_order(db, args)["status"],)
+
+
+def _balance(db: DB, args: dict[str, Any]) -> tuple[str, ...]:
+    return (money(_method(db, _order(db, args), args["payment_method_id"])["balance"]),)
+
+
+def _product(db: DB, args: dict[str, Any]) -> tuple[str, ...]:
+    names = {item["item_id"]: item["name"] for item in _order(db, args)["items"]}
+    return tuple(dict.fromkeys(names[i] for i in args["item_ids"]))
+
+
+def _original_method(db: DB, args: dict[str, Any]) -> tuple[str, ...]:
+    return (_order(db, args)["payment_history"][0]["payment_method_id"],)
+
+
+STATUS_PHRASE = "Its status is {}."
+
 RULES = (
     Rule("retail.cancel.status", "cancel_pending_order", "Only pending orders can be cancelled, and this order is no longer pending.",
-         _NOT_PENDING, lambda db, a: _order(db, a)["status"] != "pending"),
+         _NOT_PENDING, lambda db, a: _order(db, a)["status"] != "pending", _status, STATUS_PHRASE),
     Rule("retail.cancel.reason", "cancel_pending_order",
          "An order can only be cancelled because it is no longer needed or was ordered by mistake; that reason is not accepted.",
          (r"\bno longer needed\b", r"\bordered by mistake\b", r"\breason (is|isn t|is not) (not )?(accepted|acceptable|valid|allowed|one of)\b",
           r"\bnot an? (accepted|acceptable|valid|allowed) reason\b", r"\bonly (cancel\w*|accept\w*) .{0,40}\breasons?\b"),
          lambda db, a: a["reason"] not in CANCEL_REASONS),
     Rule("retail.address.status", "modify_pending_order_address", "Only pending orders can be modified, and this order is no longer pending.",
-         _NOT_PENDING, lambda db, a: "pending" not in _order(db, a)["status"]),
+         _NOT_PENDING, lambda db, a: "pending" not in _order(db, a)["status"], _status, STATUS_PHRASE),
     Rule("retail.payment.status", "modify_pending_order_payment", "Only pending orders can be modified, and this order is no longer pending.",
-         _NOT_PENDING, lambda db, a: "pending" not in _order(db, a)["status"]),
+         _NOT_PENDING, lambda db, a: "pending" not in _order(db, a)["status"], _status, STATUS_PHRASE),
     Rule("retail.payment.balance", "modify_pending_order_payment",
          "That gift card does not have enough balance to cover the order total.",
          (r"\b(not enough|insufficient|too low|too small|too little|doesn t have enough|does not have enough)\b.{0,30}\b(balance|funds|money)\b",
           r"\bbalance\b.{0,30}\b(not enough|insufficient|too low|too small|only|short|doesn t cover|does not cover|can t cover|cannot cover)\b",
           r"\b(doesn t|does not|can t|cannot|won t) cover\b"),
-         _short_gift_card),
+         _short_gift_card, _balance, "Its balance is {}."),
     Rule("retail.items.status", "modify_pending_order_items", "Only pending orders can be modified, and this order is no longer pending.",
-         _NOT_PENDING, lambda db, a: _order(db, a)["status"] != "pending"),
+         _NOT_PENDING, lambda db, a: _order(db, a)["status"] != "pending", _status, STATUS_PHRASE),
     Rule("retail.items.same_product", "modify_pending_order_items",
          "An item can only be changed to another option of the same product, not to a different product.",
-         _SAME_PRODUCT, _other_product),
+         _SAME_PRODUCT, _other_product, _product, "The item you have is a {}."),
     Rule("retail.exchange.status", "exchange_delivered_order_items", "Only delivered orders can be exchanged, and this order has not been delivered.",
-         _NOT_DELIVERED, lambda db, a: _order(db, a)["status"] != "delivered"),
+         _NOT_DELIVERED, lambda db, a: _order(db, a)["status"] != "delivered", _status, STATUS_PHRASE),
     Rule("retail.exchange.same_product", "exchange_delivered_order_items",
          "An item can only be exchanged for another option of the same product, not for a different product.",
-         _SAME_PRODUCT, _other_product),
+         _SAME_PRODUCT, _other_product, _product, "The item you have is a {}."),
     Rule("retail.return.status", "return_delivered_order_items", "Only delivered orders can be returned, and this order has not been delivered.",
-         _NOT_DELIVERED, lambda db, a: _order(db, a)["status"] != "delivered"),
+         _NOT_DELIVERED, lambda db, a: _order(db, a)["status"] != "delivered", _status, STATUS_PHRASE),
     Rule("retail.return.refund_method", "return_delivered_order_items",
          "A refund can only go to the original payment method or to an existing gift card.",
          (r"\boriginal (payment|card|method|form of payment)\b", r"\b(same|original) (card|account|method) (you|that was) (paid|used)\b",
           r"\brefunds? (can|must|may) only\b", r"\bonly (be )?refund\w* to\b"),
-         _wrong_refund_method),
+         _wrong_refund_method, _original_method, "The order was paid with {}."),
 )
 
 # -- how a customer asks --------------------------------------------------------------------------------

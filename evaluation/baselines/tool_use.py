@@ -398,8 +398,9 @@ def question(domain: Domain, parts: list[Part], index: int, fact_name: str) -> s
     return f"{where} {noun} do you mean?"
 
 
-def refusal(part: Part, rule: Rule) -> str:
-    return f"I'm sorry, but I cannot do the {_label(part.tool)}. {rule.message}"
+def refusal(part: Part, rule: Rule, explanation: str = "") -> str:
+    """A refusal under ``rule``: its explanation for this request (``Rule.explain``), or the rule's bare message."""
+    return f"I'm sorry, but I cannot do the {_label(part.tool)}. {explanation or rule.message}"
 
 
 def say(*texts: str) -> Reply:
@@ -456,7 +457,7 @@ class ReferenceAgentPolicy(ScriptedAgent):
             if convo.attempted(part.tool, arguments):
                 continue
             if broken := domain.policy.violations(convo.view, part.tool, arguments):
-                refusals.append(refusal(part, broken[0]))
+                refusals.append(refusal(part, broken[0], broken[0].explain(convo.view, arguments)))
                 continue
             proposed = proposal(part.tool, arguments)
             if convo.confirmed(proposed):

@@ -204,11 +204,18 @@ def refusal_rule(task: Task) -> str:
     return str(script.get("refusal_rule") or "") if isinstance(script, dict) else ""
 
 
-def refusal_component(domain: str, rule_id: str, transcript: list[dict[str, Any]]) -> Component:
+def refusal_evidence(task: Task) -> list[str]:
+    script = task.extra.get(SCRIPT_KEY)
+    return [str(fact) for fact in script.get("refusal_evidence") or []] if isinstance(script, dict) else []
+
+
+def refusal_component(domain: str, rule_id: str, transcript: list[dict[str, Any]], evidence: list[str] | tuple[str, ...] = ()) -> Component:
+    """The refusal of a generated infeasible task: this rule's reason, with the facts of the request behind it
+    (``user_script.refusal_evidence``), and not a list of every rule."""
     policy = get_domain(domain).policy
     rule = policy.rule(rule_id)
     said = [str(m["content"]) for m in transcript if m.get("role") == "assistant" and m.get("content")]
-    problem = refusal_problem(policy, rule, said)
+    problem = refusal_problem(policy, rule, said, evidence)
     if problem:
         return Component(0.0, [f"the refusal does not count: {problem} (rule {rule.id})"])
     return Component(1.0, [f"states the reason of rule {rule.id}"])
@@ -385,7 +392,7 @@ class Grader:
             "REQUIRED_ACTION": required_component(task, calls),
         }
         if rule:
-            components["REFUSAL"] = refusal_component(self.domain, rule, transcript)
+            components["REFUSAL"] = refusal_component(self.domain, rule, transcript, refusal_evidence(task))
         completed = stop_reason in COMPLETED_STOP_REASONS
         if "NL_ASSERTION" in basis and completed:
             components["NL_ASSERTION"] = nl_assertion_component(task, transcript, self.judge)

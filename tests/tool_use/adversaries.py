@@ -87,9 +87,9 @@ class RefuseEverything:
 
 class RuleGuesser(ScriptedAgent):
     """Refuses, with that rule's message, every write whose tool the policy restricts by exactly one rule,
-    without reading a record; acts at once on the rest. Every airline write has one rule, so this passes
-    the airline infeasible tasks that have no allowed part: a known hole of grading refusals by their reason,
-    measured here rather than hidden."""
+    without reading a record; acts at once on the rest. Every airline write has one rule, so the rule's
+    reason is always the right one there: only the facts behind it, which it never reads, tell it apart
+    from an agent that checked."""
 
     model_id = "adversary-rule-guesser"
 

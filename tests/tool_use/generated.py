@@ -48,7 +48,9 @@ def writes(task: Json) -> int:
 
 def refusal_line(task: Json) -> str:
     policy = get_domain(task["user_scenario"]["instructions"]["domain"]).policy
-    return f"I'm sorry, I cannot do that. {policy.rule(task[SCRIPT_KEY]['refusal_rule']).message}"
+    rule = policy.rule(task[SCRIPT_KEY]["refusal_rule"])
+    evidence = task[SCRIPT_KEY].get("refusal_evidence") or []
+    return f"I'm sorry, I cannot do that. {rule.message} {rule.evidence_phrase.format(evidence[0]) if evidence else ''}".strip()
 
 
 def instance(task: Json) -> Instance:

@@ -12,7 +12,7 @@ from evaluation.baselines.tool_use import NaiveAgentPolicy, ReferenceAgentPolicy
 from evaluation.tool_use.evaluator import ToolUseEvaluator
 from evaluation.tool_use.simulator import ACCEPT, ACCEPT_REST, CONFIRM, DONE, INSIST, LEAVE, ScriptedUserSimulator
 from evaluation.tau2.environment import write_tools
-from tests.tool_use.adversaries import ADVERSARIES, HEDGE, REFUSAL, SHOTGUN, STALL, RuleGuesser, sample, served_results
+from tests.tool_use.adversaries import ADVERSARIES, HEDGE, REFUSAL, SHOTGUN, STALL, sample, served_results
 
 SCENARIOS = ToolUseEvaluator.scenarios
 PER_CELL = 2  # tasks per (domain, scenario): single and multi-write goals, both kinds of infeasible task; quick for CI
@@ -69,28 +69,21 @@ def test_adversaries_score_no_better_than_the_naive_agent(board, instances):
         scores = board[adversary.model_id]
         for domain in ("retail", "airline"):
             for scenario in SCENARIOS:
-                if isinstance(adversary, RuleGuesser) and scenario == "infeasible":
-                    continue  # the known hole, measured below
                 mine, theirs = pass_1(scores, instances, domain, scenario), pass_1(naive, instances, domain, scenario)
                 assert mine <= theirs, (adversary.model_id, domain, scenario, mine, theirs)
             for scenario in NO_BUSINESS.get(adversary.model_id, ()):
                 assert pass_1(scores, instances, domain, scenario) <= NEAR_ZERO, (adversary.model_id, domain, scenario)
 
 
-def test_guessing_the_only_rule_passes_exactly_the_refusal_only_tasks_of_single_rule_tools(board, instances):
-    """The hole of grading a refusal by its stated reason: when a tool has one rule, its message is always the
-    right reason. It pays only on infeasible tasks without an allowed part (most of airline's), nowhere else."""
+def test_guessing_the_only_rule_of_a_tool_passes_no_infeasible_task(board, instances):
+    """When a tool has one rule, its message is always the right reason; a refusal also has to name the facts
+    of the request behind it (read from its records), so guessing the rule from the tool passes nothing."""
     guesser = board["adversary-rule-guesser"]
-    expected = set()
-    for instance in instances:
-        rules = get_domain(instance.input["domain"]).policy.rules
-        forbidden = instance.reference["instructions"].get("actions_should_not_taken") or []
-        if forbidden and not instance.reference["instructions"].get("actions_should_be_taken"):
-            if sum(rule.tool == forbidden[0]["tool_name"] for rule in rules) == 1:
-                expected.add(instance.key)
-    assert {key for key, ok in guesser.items() if ok and key.split("-")[1] == "infeasible"} == expected
-    assert any(key.startswith("airline") for key in expected), "the sample has no airline refusal-only task"
-    for scenario in ("standard", "ambiguous", "changing"):
+    single_rule = [i for i in instances if (forbidden := i.reference["instructions"].get("actions_should_not_taken"))
+                   and sum(r.tool == forbidden[0]["tool_name"] for r in get_domain(i.input["domain"]).policy.rules) == 1]
+    assert any(i.input["domain"] == "airline" for i in single_rule), "the sample has no airline task of a single-rule tool"
+    assert not [i.key for i in single_rule if guesser[i.key]]
+    for scenario in ("standard", "ambiguous", "changing", "infeasible"):
         assert pass_1(guesser, instances, "airline", scenario) <= NEAR_ZERO
 
 

@@ -162,3 +162,21 @@ def test_paraphrase_keeps_facts_or_is_refused(keep_facts):
 def test_generation_leaves_the_initial_database_alone(small):
     """Replays copy only the records they change; the shared initial database must come out untouched."""
     assert canonical_hash(load_db(get_domain(small.domain))) == load_environment(small.domain).db_hash()
+
+
+def test_a_refusal_must_name_the_facts_behind_its_reason(small):
+    """Giving the requested tool's rule without reading a record does not count: the refusal names the
+    request's own facts (the order's status, the booking date, the flight already flown)."""
+    domain = get_domain(small.domain)
+    infeasible = [t for t in _tasks(small) if t["type"] == "infeasible"]
+    for task in infeasible:
+        script = task[SCRIPT_KEY]
+        rule = domain.policy.rule(script["refusal_rule"])
+        evidence = script.get("refusal_evidence", [])
+        assert bool(evidence) == (rule.evidence is not None), task["id"]
+        if not evidence:
+            continue
+        forbidden = task["user_scenario"]["instructions"]["actions_should_not_taken"][0]
+        explained = rule.explain(load_db(domain), forbidden["arguments"])
+        assert refusal_problem(domain.policy, rule, [explained], evidence) == ""
+        assert refusal_problem(domain.policy, rule, [rule.message], evidence).startswith("no message names the facts")

@@ -45,7 +45,15 @@ def test_a_specific_refusal_passes(domain):
 @pytest.mark.parametrize("rule,words", OWN_WORDS.items())
 def test_the_reason_counts_in_other_words(rule, words):
     task = pick(rule.split(".")[0], "infeasible", lambda t: writes(t) == 0 and t[SCRIPT_KEY]["refusal_rule"] == rule)
-    assert _grade(task, ["Let me check that.", words]).components["REFUSAL"].value == 1.0
+    evidence = task[SCRIPT_KEY].get("refusal_evidence")
+    if not evidence:  # a rule whose reason is the customer's own words (a cancellation reason) needs no record
+        assert _grade(task, ["Let me check that.", words]).components["REFUSAL"].value == 1.0
+        return
+    fact = evidence[-1]  # the last spelling: "May 02", "two", a flight number
+    assert _grade(task, ["Let me check that.", f"{words} I can see {fact} on your records."]).components["REFUSAL"].value == 1.0
+    # The reason alone could be guessed from the tool: without the facts of the request it does not count.
+    without = _grade(task, ["Let me check that.", words]).components["REFUSAL"]
+    assert without.value == 0.0 and "facts of this request" in without.details[0]
 
 
 @pytest.mark.parametrize("domain", ["retail", "airline"])
