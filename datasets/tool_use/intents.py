@@ -118,12 +118,20 @@ class Domain:
     name: str
     policy: Policy
     writes: tuple[Write, ...]
-    customers: Callable[[DB], list[str]]  # user ids
     identify: Callable[[DB, str, random.Random], str]  # how a customer says who they are
     identity_nouns: tuple[str, ...]  # what an agent asks for to authenticate
-    greetings: tuple[str, ...]  # "{name}" placeholders
-    display_name: Callable[[DB, str], str]
+    greetings: tuple[str, ...]
     personas: tuple[str, ...] = field(default=("a customer",))
+
+    # Both tau2 domains keep their customers in ``users``, each with a first and a last name.
+    @staticmethod
+    def customers(db: DB) -> list[str]:
+        return sorted(db["users"])
+
+    @staticmethod
+    def display_name(db: DB, user_id: str) -> str:
+        name = db["users"][user_id]["name"]
+        return f"{name['first_name']} {name['last_name']}"
 
     def write(self, tool: str) -> Write:
         for write in self.writes:

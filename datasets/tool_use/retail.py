@@ -377,22 +377,15 @@ def _identify(db: DB, user_id: str, rng: random.Random) -> str:
     return rng.choice(("I'm {} and my zip code is {}.", "My name is {}, zip {}.", "This is {}, zip code {}.")).format(name, zip_code)
 
 
-def _display_name(db: DB, user_id: str) -> str:
-    name = db["users"][user_id]["name"]
-    return f"{name['first_name']} {name['last_name']}"
-
-
 def make_domain() -> Domain:
     env = load_environment("retail")
     return Domain(
         name="retail",
         policy=Policy(env.policy, RULES),
         writes=WRITES,
-        customers=lambda db: sorted(db["users"]),
         identify=_identify,
         identity_nouns=("email", "zip", "zip code", "name"),
         greetings=("Hi there.", "Hello!", "Hi, thanks for picking up.", "Good morning.", "Hey."),
-        display_name=_display_name,
         personas=("a busy parent who wants this sorted quickly", "a polite retiree who likes to double-check",
                   "a student on a tight budget", "a small-business owner ordering supplies", "a frequent online shopper",
                   "someone who is a bit frustrated after a long day", "a careful customer who reads every detail",
