@@ -22,7 +22,16 @@ SPLITS = tuple(name for name, _ in SPLIT_FRACTIONS)
 PRIVATE_FIELDS = ("user_scenario", "description", "type", "trajectory")
 # pass^1 on the bundled test split, one trial per task, scripted user (bench/t2t_robustness.py measures it;
 # tests/tool_use/test_adversarial.py asserts the ordering on a sample; rerun it after regenerating the data).
-ROBUSTNESS: dict[str, tuple[float, ...]] = {}
+ROBUSTNESS: dict[str, tuple[float, ...]] = {
+    "reference agent": (1.00, 1.00, 1.00, 1.00),
+    "naive agent": (1.00, 0.33, 0.00, 0.00),
+    "scenario prober": (0.00, 0.00, 0.00, 0.00),  # hedge + confirmation request; refuses if the user insists
+    "policy paster": (0.00, 0.00, 0.00, 0.00),  # refuses, pasting the policy
+    "shotgun asker": (1.00, 0.33, 0.00, 0.00),  # asks for every fact at once, then acts
+    "stall-then-act": (1.00, 0.33, 0.00, 0.00),  # a non-committal line, then acts unconfirmed
+    "refuse-everything": (0.00, 0.00, 0.00, 0.00),  # refuses without a reason
+    "rule guesser": (0.40, 0.14, 0.00, 0.00),  # refuses with a single-rule tool's reason, reading nothing
+}
 
 
 def robustness_note() -> str:
