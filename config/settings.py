@@ -170,7 +170,10 @@ ACTBOARD_ENCRYPTION_KEYS = env_list("ACTBOARD_ENCRYPTION_KEYS")
 ACTBOARD_ALLOWED_ENDPOINT_HOSTS = env_list("ACTBOARD_ALLOWED_ENDPOINT_HOSTS")
 ACTBOARD_ALLOW_PRIVATE_ENDPOINTS = env_bool("ACTBOARD_ALLOW_PRIVATE_ENDPOINTS", False)
 ACTBOARD_SUBMISSIONS_PER_DAY = int(os.environ.get("ACTBOARD_SUBMISSIONS_PER_DAY", "10"))
-ACTBOARD_BATCH_SIZE = int(os.environ.get("ACTBOARD_BATCH_SIZE", "50"))
+# Work items per Celery batch task. Every boundary between batches drains a lane's calls in flight, and
+# nothing is lost by a larger batch (each result is stored as it completes, a batch loads its instances a
+# chunk at a time, and its time limits follow its size), so batches are large.
+ACTBOARD_BATCH_SIZE = int(os.environ.get("ACTBOARD_BATCH_SIZE", "500"))
 # A submission's work runs as up to this many lanes of batches side by side, in separate worker processes,
 # at shares of its concurrency (at least 8 each) that sum to it: more lanes take more CPU per submission.
 ACTBOARD_WORKER_LANES = int(os.environ.get("ACTBOARD_WORKER_LANES", "2"))

@@ -115,7 +115,8 @@ class Evaluator(ABC):
 
     @abstractmethod
     def score(self, scenario: str, rows: list[ResultRow]) -> list[ScoreValue]:
-        """Aggregate the results of one scenario (errored rows included) into scores."""
+        """Aggregate the results of one scenario (errored rows included) into scores. The rows' instances carry
+        their references, not their inputs."""
 
     def calls_per_item(self) -> int:
         """The most endpoint calls one item can make (sizes the worker's time limits)."""

@@ -22,15 +22,17 @@ def evaluator_for(submission: Submission) -> Evaluator:
 
 
 def _result_rows(submission: Submission, scenario: str) -> list[ResultRow]:
+    """A scenario's results with their instances' references. Not their inputs: scoring reads predictions
+    against references, and an input can be a 100K-character page that would cost seconds to load."""
     rows = (
         InstanceResult.objects.filter(submission=submission, scenario=scenario)
         .select_related("instance")
-        .only("trial", "prediction", "metrics", "error_code", "instance__id", "instance__key", "instance__input",
+        .only("trial", "prediction", "metrics", "error_code", "instance__id", "instance__key",
               "instance__reference", "instance__scenario")
         .order_by("instance_id", "trial")
     )
     return [
-        ResultRow(instance=Instance(id=r.instance.id, key=r.instance.key, input=r.instance.input, reference=r.instance.reference,
+        ResultRow(instance=Instance(id=r.instance.id, key=r.instance.key, input={}, reference=r.instance.reference,
                                     scenario=r.instance.scenario),
                   trial=r.trial, prediction=r.prediction, metrics=r.metrics, error_code=r.error_code)
         for r in rows.iterator(chunk_size=2000)
