@@ -11,8 +11,11 @@ within one time budget per call. Connections go through ``evaluation.netguard``:
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -168,6 +171,10 @@ def _retry_after(response: httpx2.Response) -> float | None:
         return None
 
 
+# Connections per pool of chat calls (``EndpointClient._chat_pool``).
+CONNECTIONS_PER_POOL = 8
+
+
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)  # looked up at call time, so a test's patch of time.sleep takes effect
 
@@ -190,11 +197,28 @@ class EndpointClient:
             http_client=self._http,
         )
         self._chat_url = httpx2.URL(f"{self._client.base_url}chat/completions")  # parsed once; the SDK's base URL ends with "/"
+        # Chat calls go through small pools, one per few threads: httpcore looks over every connection of a pool
+        # on each request, which at 64 connections in one pool cost more CPU than the exchange itself.
+        shards = max(1, math.ceil(config.pool_size / CONNECTIONS_PER_POOL))
+        self._chat_pools = [self._http] + [
+            guarded_client(config.address_policy, timeout=timeout, max_body_bytes=config.max_body_bytes,
+                           pool_size=CONNECTIONS_PER_POOL) for _ in range(shards - 1)]
+        self._pool_of_thread = threading.local()
+        self._pools_handed_out = itertools.count()
         self._headers = {"Authorization": f"Bearer {self._client.api_key}", "Content-Type": "application/json",
                          "Accept": "application/json"}
 
     def close(self) -> None:
         self._client.close()
+        for pool in self._chat_pools[1:]:
+            pool.close()
+
+    def _chat_pool(self) -> httpx2.Client:
+        """This thread's pool, assigned round-robin once per thread."""
+        pool = getattr(self._pool_of_thread, "client", None)
+        if pool is None:
+            pool = self._pool_of_thread.client = self._chat_pools[next(self._pools_handed_out) % len(self._chat_pools)]
+        return pool
 
     def __enter__(self) -> "EndpointClient":
         return self
@@ -284,7 +308,7 @@ class EndpointClient:
             request["tools"] = tools
         # Straight through the guarded httpx client, not the SDK: per call, its request options, idempotency
         # key and retry bookkeeping cost as much CPU as the HTTP exchange itself, on the worker's hot path.
-        response = self._http.post(self._chat_url, content=json.dumps(request).encode(), headers=self._headers)
+        response = self._chat_pool().post(self._chat_url, content=json.dumps(request).encode(), headers=self._headers)
         if not response.is_success:
             raise self._refused(response)
         return parse_completion(json.loads(response.content))
