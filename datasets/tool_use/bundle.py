@@ -94,8 +94,8 @@ def load_splits(root: str | Path = DATA_DIR) -> BenchmarkData:
             "realistic intents: standard, ambiguous, changing and infeasible requests of one to three writes. Tasks are "
             "generated from explored tool trajectories, verified by replay and written in tau2's task format; a scripted "
             "customer plays the user. A trial succeeds when the final database equals the gold replay's and the agent "
-            "told the customer the expected figures; an infeasible request must be refused with its specific reason, "
-            "without the forbidden write, while any allowed part is still done. Metric: pass^k. " + robustness_note()
+            "told the customer the expected figures; an infeasible request must be refused with its specific reason and "
+            "the facts of the request behind it, without the forbidden write, while any allowed part is still done. Metric: pass^k. " + robustness_note()
         ).strip(),
         scenarios=[ScenarioInfo(s, *SCENARIO_INFO[s]) for s in SCENARIOS],
         splits=[SplitData(s, per_split[s], labels_hidden=(s == "test")) for s in SPLITS],
