@@ -358,7 +358,8 @@ def test_lanes_share_the_concurrency_and_never_outnumber_batches(items, concurre
     keys = [(i, "plain", 0) for i in range(items)]
     lanes = lifecycle.plan_lanes(keys, concurrency, batch_size=batch_size, max_lanes=max_lanes)
     assert sum(lane.concurrency for lane in lanes) == concurrency  # the cap, whole: never more, none idle
-    assert 1 <= len(lanes) <= min(max_lanes, -(-items // batch_size))
+    # As many lanes as allowed, as there are batches of batch_size, and as shares of at least 8 fit in C.
+    assert len(lanes) == max(1, min(max_lanes, -(-items // batch_size), concurrency // lifecycle.MIN_LANE_CONCURRENCY))
     assert len(lanes) == 1 or min(lane.concurrency for lane in lanes) >= lifecycle.MIN_LANE_CONCURRENCY
     assert [key for lane in lanes for part in lane.batches for key in part] == keys  # each key once, in order
     for lane in lanes:
