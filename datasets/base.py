@@ -23,6 +23,8 @@ class Instance:
     reference: dict[str, Any]
     scenario: str = ""
     id: int | str | None = None
+    # What the family's evaluator derived from ``input`` at import (``Evaluator.prepare``); never exported.
+    prepared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,13 @@ class Evaluator(ABC):
         """Aggregate the results of one scenario (errored rows included) into scores. The rows' instances carry
         their references, not their inputs."""
 
+    @classmethod
+    def prepare(cls, instance_input: dict[str, Any]) -> dict[str, Any]:
+        """What runs would otherwise derive from an instance's input again and again (a prompt's costly
+        parts), computed once when the instance is imported and handed back as ``Instance.prepared``. It
+        must depend on the input alone, and a run must give the same result without it."""
+        return {}
+
     def calls_per_item(self) -> int:
         """The most endpoint calls one item can make (sizes the worker's time limits)."""
         return 1

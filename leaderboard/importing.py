@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -13,6 +14,7 @@ from evaluation.registry import get_evaluator_class
 from leaderboard.models import Benchmark, Scenario, Split, TaskInstance
 
 BULK_SIZE = 1000
+Prepare = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def split_sha256(split: SplitData) -> str:
@@ -49,6 +51,7 @@ def import_benchmark(data: BenchmarkData, *, progress: Callable[[int], None] = l
         sha = split_sha256(split_data)
         split = Split.objects.filter(benchmark=benchmark, name=split_data.name).first()
         if split and split.sha256 == sha:
+            _refresh_prepared(split, split_data, evaluator_cls.prepare)
             progress(len(split_data.instances))
             continue
         if split:
@@ -66,23 +69,38 @@ def import_benchmark(data: BenchmarkData, *, progress: Callable[[int], None] = l
         insert = _copy_instances if connection.vendor == "postgresql" else _bulk_create_instances
         for start in range(0, len(split_data.instances), BULK_SIZE):
             chunk = split_data.instances[start : start + BULK_SIZE]
-            insert(split, chunk)
+            insert(split, chunk, evaluator_cls.prepare)
             progress(len(chunk))
     return benchmark
 
 
-def _bulk_create_instances(split: Split, records: list[Instance]) -> None:
+def _refresh_prepared(split: Split, split_data: SplitData, prepare: Prepare) -> None:
+    """Store the instances' prepared parts again where the evaluator now prepares them differently (a new
+    prompt version, or a split imported before they were stored). One instance tells: they change together."""
+    first = split.instances.order_by("id").first()
+    records = {r.key: r for r in split_data.instances}
+    if first is None or first.prepared == prepare(records[first.key].input):
+        return
+    ids = dict(split.instances.values_list("key", "id"))
+    for start in range(0, len(split_data.instances), BULK_SIZE):
+        chunk = split_data.instances[start : start + BULK_SIZE]
+        TaskInstance.objects.bulk_update([TaskInstance(id=ids[r.key], prepared=prepare(r.input)) for r in chunk],
+                                         ["prepared"], batch_size=100)
+
+
+def _bulk_create_instances(split: Split, records: list[Instance], prepare: Prepare) -> None:
     TaskInstance.objects.bulk_create(
-        TaskInstance(split=split, key=r.key, scenario=r.scenario, input=r.input, reference=r.reference) for r in records
+        TaskInstance(split=split, key=r.key, scenario=r.scenario, input=r.input, reference=r.reference,
+                     prepared=prepare(r.input)) for r in records
     )
 
 
-def _copy_instances(split: Split, records: list[Instance]) -> None:
+def _copy_instances(split: Split, records: list[Instance], prepare: Prepare) -> None:
     """PostgreSQL's COPY: an INSERT's client-side quoting escapes every quote of a 100K-character page in
     Python (minutes for the OPeRA test split); COPY sends the rows as they are, escaped in C."""
     meta = TaskInstance._meta
-    columns = [meta.get_field(name).column for name in ("split", "key", "scenario", "input", "reference")]
+    columns = [meta.get_field(name).column for name in ("split", "key", "scenario", "input", "reference", "prepared")]
     sql = f"COPY {connection.ops.quote_name(meta.db_table)} ({', '.join(map(connection.ops.quote_name, columns))}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for r in records:
-            copy.write_row((split.id, r.key, r.scenario, json.dumps(r.input), json.dumps(r.reference)))
+            copy.write_row((split.id, r.key, r.scenario, json.dumps(r.input), json.dumps(r.reference), json.dumps(prepare(r.input))))

@@ -152,6 +152,9 @@ class TaskInstance(models.Model):
     scenario = models.CharField(max_length=50, blank=True, db_index=True)
     input = models.JSONField()
     reference = models.JSONField()
+    # What the benchmark's evaluator derives from ``input`` for its prompts (``Evaluator.prepare``), stored at
+    # import so that runs do not derive it per item; never exported.
+    prepared = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["split", "id"]

@@ -335,6 +335,47 @@ def test_next_action_transcripts_store_the_prompt_by_reference_and_the_drilldown
         assert render_to_string("leaderboard/_chat.html", {"messages": chat([*sent, reply])}) in html
 
 
+class RecordingPolicy(NextClickPolicy):
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def reply(self, messages, tools, params):
+        self.prompts.append(messages[-1]["content"])
+        return super().reply(messages, tools, params)
+
+
+@pytest.mark.django_db
+def test_prompt_parts_are_prepared_at_import_and_runs_use_them():
+    from evaluation.baselines.server import PolicyServer
+    from evaluation.next_action.evaluator import NextActionEvaluator
+    from leaderboard.importing import import_benchmark
+    from leaderboard.models import TaskInstance
+
+    benchmark = import_benchmark(shopping_benchmark(2))
+    rows = list(TaskInstance.objects.filter(split__benchmark=benchmark).order_by("id"))
+    assert all(row.prepared == NextActionEvaluator.prepare(row.input) and row.prepared["observation"] for row in rows)
+    # A run reads the stored parts rather than shrinking the page again: a marker put in them reaches the endpoint,
+    # at the budget they were prepared for only.
+    rows[0].prepared = {**rows[0].prepared, "observation": '<a name="marker">stored</a>'}
+    rows[0].save()
+    policy = RecordingPolicy()
+    server = PolicyServer(policy).start_background()
+    try:
+        for budget, marked in ((None, 3), (5_000, 0)):
+            policy.prompts.clear()
+            config = {"observation_chars": budget} if budget else {}
+            submission = run_all(make_submission(benchmark, server.base_url, policy.model_id, evaluator_config=config))
+            assert submission.status == Submission.Status.FINISHED, submission.error_message
+            assert len(policy.prompts) == 6 and sum('name="marker"' in p for p in policy.prompts) == marked
+    finally:
+        server.stop()
+    # Importing the unchanged split again stores the parts anew where they went stale (a new prompt version).
+    TaskInstance.objects.filter(split__benchmark=benchmark).update(prepared={"prompt_version": "opera-next-action/0"})
+    import_benchmark(shopping_benchmark(2))
+    assert all(row.prepared == NextActionEvaluator.prepare(row.input)
+               for row in TaskInstance.objects.filter(split__benchmark=benchmark))
+
+
 @pytest.mark.django_db
 def test_a_batch_loads_its_instances_a_chunk_at_a_time(toy_benchmark, adder_endpoint):
     from django.db import connection

@@ -253,7 +253,8 @@ class Breaker:
 
 
 def _as_instance(row: TaskInstance) -> Instance:
-    return Instance(id=row.id, key=row.key, input=row.input, reference=row.reference, scenario=row.scenario)
+    return Instance(id=row.id, key=row.key, input=row.input, reference=row.reference, scenario=row.scenario,
+                    prepared=row.prepared)
 
 
 def _work_items(keys: list[WorkKey], chunk: int) -> Iterator[WorkItem]:

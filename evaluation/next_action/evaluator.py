@@ -11,11 +11,11 @@ from evaluation.client import ChatResult, EndpointClient, EndpointError
 from evaluation.metrics.next_action import is_exact_match, next_action_scores
 from evaluation.next_action.parser import invalid, parse_reply
 from evaluation.next_action.prompt import (DEFAULT_OBSERVATION_CHARS, PROMPT_VERSION, SCENARIOS, build_messages,
-                                           compact_observation, reply_format)
+                                           prepare_input, prepared_for, reply_format)
 
-# Pages shrunk for the prompt, kept for the other scenarios and trials of the same instance (the worker
-# runs those side by side): shrinking a 100K page is most of an item's CPU time.
-PAGE_CACHE_SIZE = 64
+# Prompt parts built at run time (an instance imported before they were stored, or a budget other than the
+# default), kept for the other scenarios and trials of the same instance, which the worker runs side by side.
+PREPARED_CACHE_SIZE = 64
 
 
 def rejects_response_format(err: EndpointError) -> bool:
@@ -24,13 +24,13 @@ def rejects_response_format(err: EndpointError) -> bool:
     return err.code == "bad_request" and any(word in text for word in ("response_format", "json_schema", "response format"))
 
 
-class _PendingPage:
-    """A shrunk page, or the promise of one while the first caller computes it."""
+class _PendingParts:
+    """An instance's prompt parts, or the promise of them while the first caller builds them."""
 
-    __slots__ = ("page", "ready")
+    __slots__ = ("parts", "ready")
 
     def __init__(self) -> None:
-        self.page: str | None = None
+        self.parts: dict[str, Any] | None = None
         self.ready = threading.Event()
 
 
@@ -64,33 +64,41 @@ class NextActionEvaluator(Evaluator):
         super().__init__({"observation_chars": DEFAULT_OBSERVATION_CHARS, "structured_output": False, **(config or {})})
         self._structured = bool(self.config["structured_output"])
         self._lock = threading.Lock()
-        self._pages: OrderedDict[str, _PendingPage] = OrderedDict()
+        self._built: OrderedDict[str, _PendingParts] = OrderedDict()
 
-    def _page(self, instance: Instance) -> str:
-        """The instance's page as the prompt shows it, shrunk once per instance.
+    @classmethod
+    def prepare(cls, instance_input: dict[str, Any]) -> dict[str, Any]:
+        return prepare_input(instance_input, DEFAULT_OBSERVATION_CHARS)
 
-        The scenarios of an instance run side by side, so they ask for its page at the same moment: the
-        first shrinks it and the others wait for that result instead of shrinking it again.
+    def _prompt_parts(self, instance: Instance) -> dict[str, Any]:
+        """The instance's prompt parts at this config's budget: the ones stored at import where they serve it,
+        else built once per instance.
+
+        The scenarios of an instance run side by side, so they ask for its parts at the same moment: the
+        first builds them and the others wait for that result instead of shrinking the page again.
         """
+        budget = int(self.config["observation_chars"])
+        if prepared_for(instance.prepared, budget):
+            return instance.prepared
         with self._lock:
-            entry = self._pages.get(instance.key)
+            entry = self._built.get(instance.key)
             if entry is None:
-                entry = self._pages[instance.key] = _PendingPage()
-                if len(self._pages) > PAGE_CACHE_SIZE:
-                    self._pages.popitem(last=False)
+                entry = self._built[instance.key] = _PendingParts()
+                if len(self._built) > PREPARED_CACHE_SIZE:
+                    self._built.popitem(last=False)
                 mine = True
             else:
-                self._pages.move_to_end(instance.key)
+                self._built.move_to_end(instance.key)
                 mine = False
         if mine:
             try:
-                entry.page = compact_observation(instance.input.get("observation") or "", int(self.config["observation_chars"]))
+                entry.parts = prepare_input(instance.input, budget)
             finally:
                 entry.ready.set()
         entry.ready.wait()
-        if entry.page is None:  # the first caller failed: so does this one, on its own
-            return compact_observation(instance.input.get("observation") or "", int(self.config["observation_chars"]))
-        return entry.page
+        if entry.parts is None:  # the first caller failed: so does this one, on its own
+            return prepare_input(instance.input, budget)
+        return entry.parts
 
     def _chat(self, client: EndpointClient, messages: list[dict[str, Any]]) -> tuple[ChatResult, bool]:
         """The endpoint's reply, and whether it was asked for the reply's schema."""
@@ -106,9 +114,8 @@ class NextActionEvaluator(Evaluator):
         return client.chat(messages, **params), False  # EndpointError propagates
 
     def run(self, client: EndpointClient, instance: Instance, scenario: str, trial: int) -> Outcome:
-        # The shrunk page fits the budget, so build_messages leaves it as it is.
-        messages = build_messages({**instance.input, "observation": self._page(instance)}, scenario,
-                                  observation_chars=int(self.config["observation_chars"]))
+        messages = build_messages(instance.input, scenario, observation_chars=int(self.config["observation_chars"]),
+                                  prepared=self._prompt_parts(instance))
         result, structured = self._chat(client, messages)
         prediction = parse_reply(result.content)
         if self.config["structured_output"]:

@@ -178,20 +178,40 @@ def _history_entries(history: list[dict[str, Any]], with_rationale: bool) -> lis
     return entries
 
 
+def prepare_input(instance_input: dict[str, Any], observation_chars: int = DEFAULT_OBSERVATION_CHARS) -> dict[str, Any]:
+    """The parts of an instance's prompts that cost CPU to build and are the same in every scenario: the
+    persona section's text and the page shrunk to ``observation_chars`` (``compact_observation``).
+
+    Stored with the instance at import for the default budget (``NextActionEvaluator.prepare``), so that
+    a run builds its prompts without shrinking a 100K-character page per item; the version and budget say
+    which prompts it serves (``prepared_for``)."""
+    return {"prompt_version": PROMPT_VERSION, "observation_chars": observation_chars,
+            "persona": _persona_text(instance_input.get("persona") or {}),
+            "observation": compact_observation(instance_input.get("observation") or "", observation_chars)}
+
+
+def prepared_for(prepared: dict[str, Any], observation_chars: int) -> bool:
+    """Whether ``prepared`` (``prepare_input``'s) serves this server's prompts at ``observation_chars``."""
+    return prepared.get("prompt_version") == PROMPT_VERSION and prepared.get("observation_chars") == observation_chars
+
+
 def build_messages(
-    instance_input: dict[str, Any], scenario: str = "full", *, observation_chars: int = DEFAULT_OBSERVATION_CHARS
+    instance_input: dict[str, Any], scenario: str = "full", *, observation_chars: int = DEFAULT_OBSERVATION_CHARS,
+    prepared: dict[str, Any] | None = None,
 ) -> list[dict[str, str]]:
-    """The chat messages for one instance under one scenario (``full``, ``no_persona``, ``no_rationale``)."""
+    """The chat messages for one instance under one scenario (``full``, ``no_persona``, ``no_rationale``);
+    ``prepared`` is the instance's ``prepare_input``, used where it serves ``observation_chars``."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario '{scenario}' (known: {', '.join(SCENARIOS)})")
+    if prepared is None or not prepared_for(prepared, observation_chars):
+        prepared = prepare_input(instance_input, observation_chars)
     sections = []
     if scenario != "no_persona":
-        sections.append("## Persona\n" + _persona_text(instance_input.get("persona") or {}))
+        sections.append("## Persona\n" + prepared["persona"])
     history = _history_entries(instance_input.get("history") or [], with_rationale=scenario != "no_rationale")
     lines = "\n".join(json.dumps(entry, ensure_ascii=False) for entry in history) or "(none: this is the first action)"
     sections.append("## Session history (earlier actions, oldest first)\n" + lines)
-    observation = compact_observation(instance_input.get("observation") or "", observation_chars)
-    sections.append(f"## Current page\nURL: {instance_input.get('url', '')}\n{_OBS_OPEN}\n{observation}\n{_OBS_CLOSE}")
+    sections.append(f"## Current page\nURL: {instance_input.get('url', '')}\n{_OBS_OPEN}\n{prepared['observation']}\n{_OBS_CLOSE}")
     sections.append("Predict this person's next action. Answer with the JSON object only.")
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(sections)}]
 

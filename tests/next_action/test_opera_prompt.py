@@ -8,7 +8,8 @@ import re
 import pytest
 
 from evaluation.metrics.next_action import CLICK_TYPES
-from evaluation.next_action.prompt import PROMPT_VERSION, build_messages, compact_observation, parse_prompt, reply_format
+from evaluation.next_action.prompt import (PROMPT_VERSION, build_messages, compact_observation, parse_prompt, prepare_input,
+                                           reply_format)
 
 NAMES = [f"search_results.item_{i}.product_link" for i in range(40)] + ["nav_bar.search_input", "pagination.2"]
 
@@ -124,6 +125,18 @@ def test_scenarios() -> None:
     with pytest.raises(ValueError, match="unknown scenario"):
         build_messages(instance_input(), "bogus")
     assert PROMPT_VERSION
+
+
+def test_prepared_parts_build_the_same_prompts_and_serve_only_their_budget_and_version() -> None:
+    prepared = prepare_input(instance_input(), 10_000)
+    assert prepared["observation"] == compact_observation(big_page(), 10_000)
+    for scenario in ("full", "no_persona", "no_rationale"):
+        assert build_messages(instance_input(), scenario, observation_chars=10_000, prepared=prepared) == \
+            build_messages(instance_input(), scenario, observation_chars=10_000)
+    marked = {**prepared, "observation": "MARKER", "persona": "MARKER"}
+    assert "MARKER" in build_messages(instance_input(), "full", observation_chars=10_000, prepared=marked)[1]["content"]
+    for stale in ({**marked, "observation_chars": 20_000}, {**marked, "prompt_version": "opera-next-action/0"}, {}):
+        assert "MARKER" not in build_messages(instance_input(), "full", observation_chars=10_000, prepared=stale)[1]["content"]
 
 
 def test_parse_prompt_round_trip() -> None:
