@@ -1,5 +1,5 @@
 """Client for OpenAI-compatible chat-completions endpoints: model listing through the ``openai`` SDK, chat
-calls (the worker's hot path) posted straight through the same guarded httpx client.
+calls (the worker's hot path) posted straight through the guarded connections under it.
 
 Every fault an endpoint can show ends as an ``EndpointError`` with a stable ``code`` and a message a
 user understands, with the endpoint's secrets redacted from it. Transient faults (connection refused,
@@ -11,11 +11,9 @@ within one time budget per call. Connections go through ``evaluation.netguard``:
 from __future__ import annotations
 
 import base64
-import itertools
+import http.client
 import json
-import math
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,7 +24,8 @@ import httpx2
 import openai
 
 from evaluation.errors import CodedError
-from evaluation.netguard import UNRESTRICTED, AddressPolicy, AddressRefused, CompressedReply, ReplyTooLarge, call_deadline, guarded_client
+from evaluation.netguard import (UNRESTRICTED, AddressPolicy, AddressRefused, CompressedReply, GuardedPool, GuardedTransport, Reply,
+                                 ReplyTooLarge, call_deadline)
 
 # Replies longer than this are cut: a misbehaving endpoint must not blow up a worker's memory or the DB.
 MAX_REPLY_CHARS = 200_000
@@ -81,8 +80,6 @@ class EndpointConfig:
     # hanging endpoint costs about two timeouts per call, not one per attempt.
     deadline: float | None = None
     max_body_bytes: int = MAX_BODY_BYTES
-    # Connections kept open to the endpoint: at least the number of threads calling it at once.
-    pool_size: int = 64
     # Where connections may go. Unrestricted for trusted endpoints; the service passes its SSRF policy.
     address_policy: AddressPolicy = UNRESTRICTED
 
@@ -134,24 +131,34 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _quoted_body(response: httpx2.Response, secrets: Iterable[str]) -> str:
-    """The start of an error body, secrets redacted before the cut so no part of one survives it."""
+def _quoted_body(reply: Reply, secrets: Iterable[str]) -> str:
+    """The start of an error body, secrets redacted before the cut so no part of one survives it.
+
+    The window redacted runs a margin (longer than any form of a secret) past the cut, so a secret that
+    the window's end splits lies past the cut; as redacting shortens the text, the window grows until the
+    redacted text still reaches past the margin."""
     secrets = list(secrets)
-    margin = 2 * max((len(s) for s in secrets), default=0) + 8
-    return redact(response.text[: QUOTED_BODY_CHARS + margin], secrets)[:QUOTED_BODY_CHARS]
+    wanted = QUOTED_BODY_CHARS + 2 * max((len(s) for s in secrets), default=0) + 8
+    text = reply.body.decode("utf-8", "replace")  # read to the size limit at most
+    window = wanted
+    while True:
+        quoted = redact(text[:window], secrets)
+        if len(quoted) >= wanted or window >= len(text):
+            return quoted[:QUOTED_BODY_CHARS]
+        window += wanted - len(quoted)
 
 
-def _status_error(response: httpx2.Response, secrets: Iterable[str]) -> EndpointError:
-    """The error of a reply that is not a success; the caller has read its body."""
-    status = response.status_code
+def _status_error(reply: Reply, secrets: Iterable[str]) -> EndpointError:
+    """The error of a reply that is not a success."""
+    status = reply.status
     if 300 <= status < 400:
-        location = response.headers.get("location", "")[:200]
+        location = reply.header("location")[:200]
         target = f" to {location}" if location else ""
         return EndpointError("redirect", f"the endpoint answered with a redirect (HTTP {status}){target}; redirects are "
                              "not followed: use the final URL as the base URL", status=status)
     if status in (401, 403):
         return EndpointError("auth", f"the endpoint refused the API key (HTTP {status})", status=status)
-    body = _quoted_body(response, secrets)
+    body = _quoted_body(reply, secrets)
     if status == 429:
         return EndpointError("rate_limited", f"the endpoint is rate limiting requests (HTTP 429) {body}".strip(), status=status)
     if status >= 500:
@@ -161,18 +168,14 @@ def _status_error(response: httpx2.Response, secrets: Iterable[str]) -> Endpoint
     return EndpointError("bad_request", f"the endpoint rejected the request (HTTP {status}): {body}".strip(), status=status)
 
 
-def _retry_after(response: httpx2.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after(reply: Reply) -> float | None:
+    value = reply.header("retry-after")
     if not value:
         return None
     try:
         return min(max(float(value), 0.0), MAX_RETRY_AFTER_SECONDS)
     except ValueError:
         return None
-
-
-# Connections per pool of chat calls (``EndpointClient._chat_pool``).
-CONNECTIONS_PER_POOL = 8
 
 
 def _sleep(seconds: float) -> None:
@@ -186,39 +189,22 @@ class EndpointClient:
         self.config = config
         self._sleep = sleep
         self._secrets = [config.api_key] if config.api_key else []
-        timeout = httpx2.Timeout(config.timeout, connect=min(config.timeout, 10.0))
-        self._http = guarded_client(config.address_policy, timeout=timeout, max_body_bytes=config.max_body_bytes,
-                                    pool_size=config.pool_size)
+        self._pool = GuardedPool(config.address_policy, timeout=config.timeout, connect_timeout=min(config.timeout, 10.0),
+                                 max_body_bytes=config.max_body_bytes)
         self._client = openai.OpenAI(
             base_url=config.base_url.rstrip("/"),
             api_key=config.api_key or "not-needed",
-            timeout=timeout,
+            timeout=config.timeout,
             max_retries=0,  # retries are ours: within the call's time budget, and counted in the message
-            http_client=self._http,
+            # No redirects followed, no proxy or credentials taken from the environment.
+            http_client=httpx2.Client(transport=GuardedTransport(self._pool), follow_redirects=False, trust_env=False),
         )
-        self._chat_url = httpx2.URL(f"{self._client.base_url}chat/completions")  # parsed once; the SDK's base URL ends with "/"
-        # Chat calls go through small pools, one per few threads: httpcore looks over every connection of a pool
-        # on each request, which at 64 connections in one pool cost more CPU than the exchange itself.
-        shards = max(1, math.ceil(config.pool_size / CONNECTIONS_PER_POOL))
-        self._chat_pools = [self._http] + [
-            guarded_client(config.address_policy, timeout=timeout, max_body_bytes=config.max_body_bytes,
-                           pool_size=CONNECTIONS_PER_POOL) for _ in range(shards - 1)]
-        self._pool_of_thread = threading.local()
-        self._pools_handed_out = itertools.count()
+        self._chat_url = f"{self._client.base_url}chat/completions"  # the SDK's base URL ends with "/"
         self._headers = {"Authorization": f"Bearer {self._client.api_key}", "Content-Type": "application/json",
                          "Accept": "application/json"}
 
     def close(self) -> None:
-        self._client.close()
-        for pool in self._chat_pools[1:]:
-            pool.close()
-
-    def _chat_pool(self) -> httpx2.Client:
-        """This thread's pool, assigned round-robin once per thread."""
-        pool = getattr(self._pool_of_thread, "client", None)
-        if pool is None:
-            pool = self._pool_of_thread.client = self._chat_pools[next(self._pools_handed_out) % len(self._chat_pools)]
-        return pool
+        self._client.close()  # and the pool under it
 
     def __enter__(self) -> "EndpointClient":
         return self
@@ -278,24 +264,30 @@ class EndpointClient:
     def _translate(self, call: Callable[[], T]) -> T:
         try:
             return call()
-        # Chat calls raise httpx's errors; the SDK (model listing) wraps them in its own.
-        except (openai.APITimeoutError, httpx2.TimeoutException):
-            raise EndpointError("timeout", f"the endpoint did not answer within {self.config.timeout:g} s") from None
-        except AddressRefused as exc:
-            raise EndpointError("address_refused", str(exc)) from None
-        except (openai.APIConnectionError, httpx2.RequestError) as exc:
-            cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
-            raise EndpointError("connection", f"cannot connect to {self.config.base_url}: {cause}") from None
         except openai.APIStatusError as exc:
-            raise self._refused(exc.response) from None
-        except (ReplyTooLarge, CompressedReply) as exc:
-            raise EndpointError("bad_response", str(exc)) from None
+            raise self._refused(Reply(exc.response.status_code, list(exc.response.headers.items()), exc.response.content)) from None
+        except openai.APIConnectionError as exc:  # the SDK's wrapper of what the connection raised (model listing)
+            raise self._fault(exc.__cause__ or exc) from None
+        except (OSError, http.client.HTTPException, AddressRefused, ReplyTooLarge, CompressedReply) as exc:
+            raise self._fault(exc) from None
         except (json.JSONDecodeError, openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
             raise EndpointError("bad_response", f"the endpoint's reply is not a valid chat completion: {exc}") from None
 
-    def _refused(self, response: httpx2.Response) -> EndpointError:
-        err = _status_error(response, self._secrets)
-        err.retry_after = _retry_after(response)
+    def _fault(self, exc: BaseException) -> EndpointError:
+        """The error of an exchange that got no reply, or one that was refused while it came in."""
+        if isinstance(exc, TimeoutError):
+            return EndpointError("timeout", f"the endpoint did not answer within {self.config.timeout:g} s")
+        if isinstance(exc, AddressRefused):
+            return EndpointError("address_refused", str(exc))
+        if isinstance(exc, (ReplyTooLarge, CompressedReply)):
+            return EndpointError("bad_response", str(exc))
+        if isinstance(exc, http.client.HTTPException) and not isinstance(exc, OSError):
+            return EndpointError("bad_response", f"the endpoint's reply is not valid HTTP ({type(exc).__name__}: {exc})")
+        return EndpointError("connection", f"cannot connect to {self.config.base_url}: {exc}")
+
+    def _refused(self, reply: Reply) -> EndpointError:
+        err = _status_error(reply, self._secrets)
+        err.retry_after = _retry_after(reply)
         return err
 
     def _list_models_once(self) -> list[str]:
@@ -306,12 +298,12 @@ class EndpointClient:
         request: dict[str, Any] = {"model": self.config.model, "messages": messages, **self.config.params, **params}
         if tools:
             request["tools"] = tools
-        # Straight through the guarded httpx client, not the SDK: per call, its request options, idempotency
-        # key and retry bookkeeping cost as much CPU as the HTTP exchange itself, on the worker's hot path.
-        response = self._chat_pool().post(self._chat_url, content=json.dumps(request).encode(), headers=self._headers)
-        if not response.is_success:
-            raise self._refused(response)
-        return parse_completion(json.loads(response.content))
+        # Straight through the guarded connections, not the SDK: per call, its request options, idempotency key
+        # and retry bookkeeping, and httpx's models under it, cost more CPU than the HTTP exchange itself.
+        reply = self._pool.request("POST", self._chat_url, self._headers, json.dumps(request).encode())
+        if not 200 <= reply.status < 300:
+            raise self._refused(reply)
+        return parse_completion(json.loads(reply.body))
 
 
 def parse_completion(body: Any) -> ChatResult:

@@ -2,11 +2,12 @@
 
 A submitted base URL is attacker-controlled. Checking it once before connecting is not enough: DNS can
 answer differently a moment later (rebinding), and a redirect can point anywhere. So the check lives in
-the connection itself. ``GuardedBackend`` (an httpcore network backend) resolves the host once, checks
-every address with ``AddressPolicy`` and connects to exactly the checked address; the URL's host name still
-goes into the Host header and the TLS server name, so certificates are verified against it.
-``GuardedTransport`` puts that backend under httpx, refuses replies over a byte limit while they stream in,
-and ``call_deadline`` caps the total time of a call across connects, reads and retries.
+the connection itself. ``GuardedConnection`` resolves the host once per connect, checks every address with
+``AddressPolicy`` and connects to exactly the checked address; the URL's host name still goes into the Host
+header and the TLS server name, so certificates are verified against it. ``GuardedPool`` keeps those
+connections, follows no redirect and refuses replies over a byte limit while they stream in;
+``GuardedTransport`` puts the pool under an httpx client; ``call_deadline`` caps the total time of a call
+across connects, reads and retries.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import http.client
+import io
 import ipaddress
+import select
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpcore2
 import httpx2
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -163,77 +168,113 @@ def call_deadline(seconds: float) -> Iterator[float]:
         _deadline.reset(token)
 
 
-def _within_deadline(timeout: float | None, expired: type[Exception]) -> float | None:
-    """``timeout`` shortened to what is left of the current call's budget; ``expired`` once none is."""
+def _time_left(timeout: float | None) -> float | None:
+    """``timeout`` shortened to what is left of the current call's budget; ``TimeoutError`` once none is."""
     deadline = _deadline.get()
     if deadline is None:
         return timeout
     left = deadline - time.monotonic()
     if left <= 0:
-        raise expired("the call's time budget ran out")
+        raise TimeoutError("the call's time budget ran out")
     return left if timeout is None else min(timeout, left)
 
 
-class _DeadlineStream(httpcore2.NetworkStream):
-    """A connection whose every read and write waits at most until the current call's deadline.
+class _DeadlineSocket:
+    """A connected socket whose every send and receive waits at most ``timeout`` and never past the current
+    call's deadline. A connection outlives calls (keep-alive), so the deadline is looked up on each operation,
+    and a reply that trickles in a byte at a time is stopped at the deadline, not one timeout per byte.
 
-    A connection outlives calls (keep-alive), so the deadline is looked up on each operation.
-    """
+    Like a socket, it stays open while a file made of it is (``http.client`` closes the connection of a
+    ``Connection: close`` reply before its body is read)."""
 
-    def __init__(self, stream: httpcore2.NetworkStream):
-        self._stream = stream
+    def __init__(self, sock: socket.socket, timeout: float):
+        self._sock = sock
+        self._timeout = timeout
+        self._files = 0
+        self._closing = False
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore2.ReadTimeout))
+    def sendall(self, data: bytes) -> None:
+        self._sock.settimeout(_time_left(self._timeout))
+        self._sock.sendall(data)
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _within_deadline(timeout, httpcore2.WriteTimeout))
+    def recv_into(self, buffer: Any) -> int:
+        self._sock.settimeout(_time_left(self._timeout))
+        return self._sock.recv_into(buffer)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        self._files += 1
+        return io.BufferedReader(_SocketReader(self))
+
+    def dropped(self) -> bool:
+        """Whether an idle keep-alive connection was closed by the endpoint (or sent what nobody asked for):
+        either way it is readable, and it cannot carry the next request."""
+        poller = select.poll()
+        poller.register(self._sock, select.POLLIN)
+        return bool(poller.poll(0))
 
     def close(self) -> None:
-        self._stream.close()
+        self._closing = True
+        if not self._files:
+            self._sock.close()
 
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore2.NetworkStream:
-        # server_hostname is the URL's host (httpcore passes the origin), so SNI and the certificate
-        # check are against the name, not the address connected to.
-        tls = self._stream.start_tls(ssl_context, server_hostname, _within_deadline(timeout, httpcore2.ConnectTimeout))
-        return _DeadlineStream(tls)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
+    def file_closed(self) -> None:
+        self._files -= 1
+        if self._closing and not self._files:
+            self._sock.close()
 
 
-class GuardedBackend(httpcore2.NetworkBackend):
-    """Resolves once, checks with the policy, connects to the checked address and nothing else."""
+class _SocketReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket):
+        self._sock = sock
 
-    def __init__(self, policy: AddressPolicy):
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._sock.file_closed()
+
+
+class GuardedConnection(http.client.HTTPConnection):
+    """An HTTP/1.1 keep-alive connection that resolves its host once per connect, checks every address
+    with the policy and connects to a checked address and nothing else. The URL's host name still goes into
+    the Host header and the TLS server name, so certificates are verified against it."""
+
+    def __init__(self, host: str, port: int, *, policy: AddressPolicy, timeout: float, connect_timeout: float,
+                 tls: ssl.SSLContext | None):
+        super().__init__(host, port, timeout=timeout)
         self._policy = policy
-        self._sockets = httpcore2.SyncBackend()
+        self._connect_timeout = connect_timeout
+        self._tls = tls
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore2.NetworkStream:
+    def connect(self) -> None:
         try:
-            addresses = self._policy.addresses_for(host, port)
+            addresses = self._policy.addresses_for(self.host, self.port)
         except (OSError, UnicodeError) as exc:
-            raise httpcore2.ConnectError(f"the host '{host}' does not resolve ({exc})") from exc
-        failure: httpcore2.ConnectError | httpcore2.ConnectTimeout | None = None
+            raise ConnectionError(f"the host '{self.host}' does not resolve ({exc})") from exc
+        failure: OSError | None = None
         for address in addresses:  # in resolver order, as the system's own connect would
             try:
-                stream = self._sockets.connect_tcp(address, port, _within_deadline(timeout, httpcore2.ConnectTimeout),
-                                                   local_address, socket_options)
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
+                sock = socket.create_connection((address, self.port), _time_left(self._connect_timeout))
+            except OSError as exc:
                 failure = exc
                 continue
-            return _DeadlineStream(stream)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out as separate writes
+                if self._tls is not None:
+                    sock.settimeout(_time_left(self._connect_timeout))
+                    sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+            except BaseException:
+                sock.close()
+                raise
+            self.sock = _DeadlineSocket(sock, self.timeout)  # type: ignore[assignment]
+            return
         assert failure is not None
         raise failure
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> httpcore2.NetworkStream:
-        raise httpcore2.ConnectError("endpoints are reached over TCP only")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 @functools.cache
@@ -242,71 +283,110 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-class _BoundedBody(httpx2.SyncByteStream):
-    def __init__(self, stream: httpx2.SyncByteStream, limit: int):
-        self._stream = stream
-        self._limit = limit
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
 
-    def __iter__(self) -> Iterator[bytes]:
-        received = 0
-        for chunk in self._stream:
-            received += len(chunk)
-            if received > self._limit:
-                raise ReplyTooLarge(self._limit)
-            yield chunk
-
-    def close(self) -> None:
-        self._stream.close()
+    def header(self, name: str, default: str = "") -> str:
+        name = name.lower()
+        return next((value for key, value in self.headers if key.lower() == name), default)
 
 
-class GuardedTransport(httpx2.HTTPTransport):
-    """httpx transport for submitted endpoints: guarded connections, replies read to ``max_body_bytes``.
+# Bytes asked of the socket at a time while a body is read (and counted against the limit).
+_READ_CHUNK = 1 << 16
 
-    Send requests with ``Accept-Encoding: identity`` (see ``guarded_client``): the limit counts bytes on
-    the wire, and a compressed reply is refused rather than decoded to an unknown size.
+
+@functools.lru_cache(maxsize=64)
+def _origin_and_target(url: str) -> tuple[tuple[str, str, int], str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return (parts.scheme, parts.hostname, port), (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+class GuardedPool:
+    """Connections to submitted endpoints: one keep-alive connection per calling thread and endpoint (each
+    thread waits on its own call, so a thread never needs two and never waits for another's), made by
+    ``GuardedConnection``; replies read at most to ``max_body_bytes`` and refused if compressed.
+
+    Thread-safe. A plain exchange over ``http.client``: on the worker's hot path, a general HTTP client's
+    request and response models and its shared pool cost more CPU per call than the exchange itself.
     """
 
-    def __init__(self, policy: AddressPolicy, *, max_body_bytes: int, pool_size: int):
-        limits = httpx2.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
-        ssl_context = _ssl_context()
-        super().__init__(verify=ssl_context, limits=limits)
-        # httpx takes no network backend, so its pool (no connections yet) is replaced by one with ours.
-        self._pool = httpcore2.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(policy),
-        )
+    def __init__(self, policy: AddressPolicy, *, timeout: float, connect_timeout: float, max_body_bytes: int):
+        self._policy = policy
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._max_body_bytes = max_body_bytes
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[GuardedConnection] = []
+
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Reply:
+        """One exchange; raises ``TimeoutError``, ``OSError`` (connection), ``http.client.HTTPException``
+        (a reply that is not HTTP), ``AddressRefused``, ``ReplyTooLarge`` or ``CompressedReply``."""
+        origin, target = _origin_and_target(url)
+        connection = self._connection(origin)
+        response: http.client.HTTPResponse | None = None
+        try:
+            connection.request(method, target, body=body, headers={**headers, "Accept-Encoding": "identity"})
+            response = connection.getresponse()
+            encoding = (response.getheader("content-encoding") or "identity").strip().lower()
+            declared = response.getheader("content-length") or ""
+            if encoding not in ("", "identity"):
+                raise CompressedReply(encoding)
+            if declared.isdigit() and int(declared) > self._max_body_bytes:
+                raise ReplyTooLarge(self._max_body_bytes)
+            return Reply(response.status, response.getheaders(), self._read(response))
+        except BaseException:
+            if response is not None:
+                response.close()
+            connection.close()  # mid-exchange: what is left on it is not the next reply
+            raise
+
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
+        chunks, received = [], 0
+        while chunk := response.read(_READ_CHUNK):
+            received += len(chunk)
+            if received > self._max_body_bytes:
+                raise ReplyTooLarge(self._max_body_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _connection(self, origin: tuple[str, str, int]) -> GuardedConnection:
+        connections: dict[tuple[str, str, int], GuardedConnection] = self._local.__dict__.setdefault("connections", {})
+        connection = connections.get(origin)
+        if connection is None:
+            scheme, host, port = origin
+            connection = connections[origin] = GuardedConnection(
+                host, port, policy=self._policy, timeout=self._timeout, connect_timeout=self._connect_timeout,
+                tls=_ssl_context() if scheme == "https" else None)
+            with self._lock:
+                self._opened.append(connection)
+        elif connection.sock is not None and connection.sock.dropped():  # type: ignore[attr-defined]
+            connection.close()  # the request below connects again, through the policy
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
+
+
+class GuardedTransport(httpx2.BaseTransport):
+    """The pool under an httpx client (the ``openai`` SDK's), so that the SDK's calls are guarded alike. What
+    the pool raises passes through; the SDK wraps it, with the original as the cause."""
+
+    def __init__(self, pool: GuardedPool):
+        self._pool = pool
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = super().handle_request(request)
-        assert isinstance(response.stream, httpx2.SyncByteStream)
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        declared = response.headers.get("content-length", "")
-        problem: Exception | None = None
-        if encoding not in ("", "identity"):
-            problem = CompressedReply(encoding)
-        elif declared.isdigit() and int(declared) > self._max_body_bytes:
-            problem = ReplyTooLarge(self._max_body_bytes)
-        if problem is not None:
-            response.stream.close()  # without reading it: the connection is dropped
-            raise problem
-        return httpx2.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_BoundedBody(response.stream, self._max_body_bytes),
-            extensions=response.extensions,
-        )
+        reply = self._pool.request(request.method, str(request.url), dict(request.headers), request.read() or None)
+        return httpx2.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
 
-
-def guarded_client(policy: AddressPolicy, *, timeout: httpx2.Timeout, max_body_bytes: int, pool_size: int) -> httpx2.Client:
-    """An httpx client that follows no redirect and takes no proxy or credentials from the environment."""
-    return httpx2.Client(
-        transport=GuardedTransport(policy, max_body_bytes=max_body_bytes, pool_size=pool_size),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"Accept-Encoding": "identity"},
-    )
+    def close(self) -> None:
+        self._pool.close()

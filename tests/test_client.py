@@ -200,6 +200,17 @@ def test_a_key_cut_by_the_quote_limit_leaves_no_prefix(fault_server):
     assert "sk-li" not in info.value.message
 
 
+def test_a_key_past_the_quote_window_stays_out_when_redactions_before_it_shorten_the_text(fault_server):
+    # Eight keys redacted before it shorten the quoted text by 144 characters: the last key, which the
+    # first window would cut through, would move inside the quote with its prefix.
+    padding = "p" * (QUOTED_BODY_CHARS + 50 - len('{"error": "') - 8 * len(KEY))
+    server = fault_server(lambda n, r: (400, {}, f'{{"error": "{KEY * 8}{padding}{KEY}"}}'.encode()))
+    client, _ = make_client(server.base_url, api_key=KEY)
+    with pytest.raises(EndpointError) as info:
+        client.chat([{"role": "user", "content": "hi"}])
+    assert info.value.message.count("[redacted]") == 9 and "sk-li" not in info.value.message
+
+
 def test_a_key_echoed_as_a_model_id_is_redacted(fault_server):
     server = fault_server(lambda n, r: (200, {}, completion()), models=(f"Bearer {KEY}",))
     client, _ = make_client(server.base_url, api_key=KEY)

@@ -61,7 +61,7 @@ MIN_LANE_CONCURRENCY = 8
 # --- building the parts ------------------------------------------------------------------------------
 
 
-def client_for(model: ModelEntry, concurrency: int) -> EndpointClient:
+def client_for(model: ModelEntry) -> EndpointClient:
     return EndpointClient(
         EndpointConfig(
             base_url=model.base_url,
@@ -70,7 +70,6 @@ def client_for(model: ModelEntry, concurrency: int) -> EndpointClient:
             timeout=settings.ACTBOARD_ENDPOINT_TIMEOUT,
             params=dict(model.generation_params or {}),
             address_policy=address_policy_from_settings(),  # checked at every connect: no rebinding inside
-            pool_size=max(concurrency, 1),
         )
     )
 
@@ -321,7 +320,7 @@ def run_batch(submission_id: int, keys: list[WorkKey], *, concurrency: int | Non
         for _ in kept:
             on_progress()
 
-    with client_for(submission.model, concurrency) as client:
+    with client_for(submission.model) as client:
         run_items(evaluator, client, items, concurrency=concurrency, on_outcomes=on_outcomes,
                   should_stop=should_stop, poll_seconds=HEARTBEAT_INTERVAL, gather_seconds=GATHER_SECONDS)
     return stored
