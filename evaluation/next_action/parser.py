@@ -82,12 +82,14 @@ def _repair(text: str) -> str:
 
 
 def _load(candidate: str) -> Any:
-    for text in (candidate, _repair(candidate)):
-        try:
-            return json.loads(text)
-        except ValueError:
-            continue
-    return None
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        pass
+    try:
+        return json.loads(_repair(candidate))  # only for what is not JSON already: repairing costs a Python loop
+    except ValueError:
+        return None
 
 
 def _objects(reply: str) -> list[dict[str, Any]]:
