@@ -36,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -97,6 +99,26 @@ def profiled(run) -> pstats.Stats:
     return stats
 
 
+# Where a function's own time goes, by the file it is in (the first pattern found in its path wins); the
+# built-ins that files call (socket I/O, regexes, JSON in C) are in "other".
+PARTS = (
+    ("endpoint client (HTTP)", ("httpx", "httpcore", "h11", "/evaluation/client.py", "/evaluation/netguard.py", "socket.py", "ssl.py")),
+    ("persistence (ORM, database)", ("/django/", "sqlite3", "psycopg", "/worker/lifecycle.py")),
+    ("prompt building", ("/evaluation/next_action/prompt.py",)),
+    ("reply parsing", ("/evaluation/next_action/parser.py",)),
+    ("JSON", ("/json/",)),
+    ("runner and threads", ("/evaluation/runner.py", "concurrent/futures", "threading.py", "queue.py")),
+)
+
+
+def by_part(stats: pstats.Stats) -> dict[str, float]:
+    shares: dict[str, float] = {}
+    for (filename, _, _), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        part = next((name for name, patterns in PARTS if any(p in filename for p in patterns)), "other")
+        shares[part] = shares.get(part, 0.0) + own
+    return shares
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000)
@@ -150,7 +172,7 @@ def main() -> None:
         from worker.scoring import evaluator_for
 
         evaluator_for(submission)
-        lifecycle.client_for(submission.model, 1).close()
+        lifecycle.client_for(submission.model).close()
         django.db.connections.close_all()  # each process opens its own
         workers = [multiprocessing.get_context("fork").Process(target=run_lane, args=(submission.id, lane)) for lane in lanes]
         for worker in workers:
@@ -173,6 +195,7 @@ def main() -> None:
             submission.refresh_from_db()
             stored = InstanceResult.objects.filter(submission=submission).count()
             errors = InstanceResult.objects.filter(submission=submission).exclude(error_code="").count()
+            latencies = np.fromiter(InstanceResult.objects.filter(submission=submission).values_list("latency_ms", flat=True), float)
             limit = n * args.latency / concurrency
             bar = bars.get(concurrency, 1.1)
             scoring = (submission.finished_at - submission.scoring_started_at).total_seconds() if submission.finished_at else 0.0
@@ -184,7 +207,8 @@ def main() -> None:
                   f"({errors} errors), {submission.status}; wall {wall:.2f} s, of which scoring {scoring:.2f} s; "
                   f"limit N·L/C {limit:.2f} s; ratio {wall / limit:.3f} ({verdict}: "
                   f"bar {bar:.1f}; {(wall - scoring) / limit:.3f} without scoring); "
-                  f"{n / wall:.0f} items/s; harness CPU {1000 * (user + system) / n:.2f} ms per item "
+                  f"{n / wall:.0f} items/s; calls took {latencies.mean():.0f} ms (p95 {np.percentile(latencies, 95):.0f}) "
+                  f"against the endpoint's {1000 * args.latency:.0f}; harness CPU {1000 * (user + system) / n:.2f} ms per item "
                   f"({1000 * user / n:.2f} user, {1000 * system / n:.2f} system)")
 
     if args.profile:
@@ -196,6 +220,10 @@ def main() -> None:
         print(f"profile of one more run at C={levels[-1]}, every thread in its own CPU time (profiling slows Python code "
               "several times more than C code):")
         print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
+        shares = by_part(stats)
+        total = sum(shares.values())
+        print("the same profile's own time by part of the path: " + "; ".join(
+            f"{part} {100 * seconds / total:.0f}%" for part, seconds in sorted(shares.items(), key=lambda kv: -kv[1])))
     endpoint.terminate()
 
 
