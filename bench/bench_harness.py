@@ -102,7 +102,7 @@ def profiled(run) -> pstats.Stats:
 # Where a function's own time goes, by the file it is in (the first pattern found in its path wins); the
 # built-ins that files call (socket I/O, regexes, JSON in C) are in "other".
 PARTS = (
-    ("endpoint client (HTTP)", ("httpx", "httpcore", "h11", "/evaluation/client.py", "/evaluation/netguard.py", "socket.py", "ssl.py")),
+    ("endpoint client (HTTP)", ("/http/client.py", "httpx", "/evaluation/client.py", "/evaluation/netguard.py", "socket.py", "ssl.py", "selectors.py")),
     ("persistence (ORM, database)", ("/django/", "sqlite3", "psycopg", "/worker/lifecycle.py")),
     ("prompt building", ("/evaluation/next_action/prompt.py",)),
     ("reply parsing", ("/evaluation/next_action/parser.py",)),

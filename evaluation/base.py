@@ -125,6 +125,11 @@ class Evaluator(ABC):
         must depend on the input alone, and a run must give the same result without it."""
         return {}
 
+    def needs_input(self, prepared: dict[str, Any]) -> bool:
+        """Whether a run of an instance with these prepared parts reads its input; the worker leaves out the
+        inputs that no run reads (a next-action input holds a page of 100K characters or more)."""
+        return True
+
     def calls_per_item(self) -> int:
         """The most endpoint calls one item can make (sizes the worker's time limits)."""
         return 1

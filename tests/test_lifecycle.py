@@ -15,6 +15,7 @@ from leaderboard.submissions import create_submission
 from worker import lifecycle
 from worker.scoring import evaluator_for, finalize
 from tests.fault_server import completion
+from tests.toy_family import ToyEvaluator
 
 
 def make_submission(benchmark, base_url: str, model_id: str = "adder", **kwargs) -> Submission:
@@ -384,11 +385,27 @@ def test_a_batch_loads_its_instances_a_chunk_at_a_time(toy_benchmark, adder_endp
     submission = make_submission(toy_benchmark, adder_endpoint.base_url)
     keys = [*submission.pending_work(), (10**9, "plain", 0)]  # an instance deleted meanwhile is skipped
     with CaptureQueriesContext(connection) as queries:
-        items = lifecycle._work_items(keys, chunk=4)
+        items = lifecycle._work_items(keys, chunk=4, evaluator=ToyEvaluator())
         first = next(items)
-        assert len(queries) == 1  # only the first chunk's instances are loaded before the first call
+        assert len(queries) == 2  # only the first chunk's instances (and then their inputs) before the first call
     rest = list(items)
     assert [(first.instance.id, first.scenario, first.trial)] + [(i.instance.id, i.scenario, i.trial) for i in rest] == keys[:-1]
+    assert all(item.instance.input for item in [first, *rest])
+
+
+@pytest.mark.django_db
+def test_inputs_that_no_run_reads_are_not_loaded():
+    from evaluation.next_action.evaluator import NextActionEvaluator
+    from leaderboard.importing import import_benchmark
+    from leaderboard.models import TaskInstance
+
+    benchmark = import_benchmark(shopping_benchmark(3))
+    keys = [(row.id, "full", 0) for row in TaskInstance.objects.filter(split__benchmark=benchmark)]
+    # At the budget the prompt parts were prepared for, a run reads them alone; at another, it reads the input.
+    prepared = list(lifecycle._work_items(keys, chunk=10, evaluator=NextActionEvaluator()))
+    assert len(prepared) == 3 and all(item.instance.input == {} and item.instance.prepared for item in prepared)
+    rebuilt = list(lifecycle._work_items(keys, chunk=10, evaluator=NextActionEvaluator({"observation_chars": 5_000})))
+    assert all(item.instance.input["observation"].startswith("<html>") for item in rebuilt)
 
 
 @pytest.mark.parametrize("items,concurrency,max_lanes,batch_size", [

@@ -251,18 +251,18 @@ class Breaker:
         return f"{what}: {self.tripped_by.error}. Finished results are kept; re-run the submission to resume."
 
 
-def _as_instance(row: TaskInstance) -> Instance:
-    return Instance(id=row.id, key=row.key, input=row.input, reference=row.reference, scenario=row.scenario,
-                    prepared=row.prepared)
-
-
-def _work_items(keys: list[WorkKey], chunk: int) -> Iterator[WorkItem]:
+def _work_items(keys: list[WorkKey], chunk: int, evaluator: Evaluator) -> Iterator[WorkItem]:
     """The keys' work items, their instances loaded ``chunk`` keys at a time as the runner asks for more:
-    the first calls go out without waiting for every page of the batch (a 134K-character input each, on
-    average), and memory stays flat in the batch's size."""
+    the first calls go out without waiting for every instance of the batch, and memory stays flat in the
+    batch's size. An input is loaded only where a run reads it (``Evaluator.needs_input``): a next-action
+    run builds its prompts from the parts prepared at import, and its input holds the whole page."""
     for start in range(0, len(keys), chunk):
         part = keys[start : start + chunk]
-        instances = {row.id: _as_instance(row) for row in TaskInstance.objects.filter(id__in={k[0] for k in part})}
+        rows = list(TaskInstance.objects.filter(id__in={k[0] for k in part}).defer("input"))
+        wanted = [row.id for row in rows if evaluator.needs_input(row.prepared)]
+        inputs = dict(TaskInstance.objects.filter(id__in=wanted).values_list("id", "input")) if wanted else {}
+        instances = {row.id: Instance(id=row.id, key=row.key, input=inputs.get(row.id, {}), reference=row.reference,
+                                      scenario=row.scenario, prepared=row.prepared) for row in rows}
         yield from (WorkItem(instances[i], scenario, trial) for i, scenario, trial in part if i in instances)
 
 
@@ -291,8 +291,8 @@ def run_batch(submission_id: int, keys: list[WorkKey], *, concurrency: int | Non
     keys = [tuple(k) for k in keys if tuple(k) not in done]  # type: ignore[misc]
     if not keys:
         return 0
-    items = _work_items(keys, chunk=2 * max(1, concurrency))
     evaluator = evaluator_for(submission)
+    items = _work_items(keys, chunk=2 * max(1, concurrency), evaluator=evaluator)
     breaker = Breaker()
     stored = 0
     last_beat = time.monotonic()

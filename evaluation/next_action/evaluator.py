@@ -70,6 +70,9 @@ class NextActionEvaluator(Evaluator):
     def prepare(cls, instance_input: dict[str, Any]) -> dict[str, Any]:
         return prepare_input(instance_input, DEFAULT_OBSERVATION_CHARS)
 
+    def needs_input(self, prepared: dict[str, Any]) -> bool:
+        return not prepared_for(prepared, int(self.config["observation_chars"]))
+
     def _prompt_parts(self, instance: Instance) -> dict[str, Any]:
         """The instance's prompt parts at this config's budget: the ones stored at import where they serve it,
         else built once per instance.

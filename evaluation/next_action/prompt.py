@@ -162,7 +162,8 @@ def _persona_text(persona: dict[str, Any]) -> str:
     return "\n\n".join(parts) or "(no persona information)"
 
 
-def _history_entries(history: list[dict[str, Any]], with_rationale: bool) -> list[dict[str, Any]]:
+def _history_text(history: list[dict[str, Any]], with_rationale: bool) -> str:
+    """The history section's lines: one JSON object per earlier action."""
     entries = []
     for action in history:
         entry: dict[str, Any] = {"type": action.get("type", "")}
@@ -175,24 +176,32 @@ def _history_entries(history: list[dict[str, Any]], with_rationale: bool) -> lis
         if with_rationale and action.get("rationale"):
             entry["rationale"] = action["rationale"]
         entries.append(entry)
-    return entries
+    return "\n".join(json.dumps(entry, ensure_ascii=False) for entry in entries) or "(none: this is the first action)"
 
 
 def prepare_input(instance_input: dict[str, Any], observation_chars: int = DEFAULT_OBSERVATION_CHARS) -> dict[str, Any]:
-    """The parts of an instance's prompts that cost CPU to build and are the same in every scenario: the
-    persona section's text and the page shrunk to ``observation_chars`` (``compact_observation``).
+    """What an instance's prompts are built from, in the form that costs CPU to reach: the persona section's
+    text, the history section's lines with and without rationales, the URL and the page shrunk to
+    ``observation_chars`` (``compact_observation``).
 
-    Stored with the instance at import for the default budget (``NextActionEvaluator.prepare``), so that
-    a run builds its prompts without shrinking a 100K-character page per item; the version and budget say
-    which prompts it serves (``prepared_for``)."""
+    Stored with the instance at import for the default budget (``NextActionEvaluator.prepare``), so that a
+    run builds its prompts without the instance's input, and without shrinking a 100K-character page per
+    item; the version and budget say which prompts it serves (``prepared_for``)."""
     return {"prompt_version": PROMPT_VERSION, "observation_chars": observation_chars,
             "persona": _persona_text(instance_input.get("persona") or {}),
+            "history": _history_text(instance_input.get("history") or [], with_rationale=True),
+            "history_without_rationales": _history_text(instance_input.get("history") or [], with_rationale=False),
+            "url": str(instance_input.get("url", "")),
             "observation": compact_observation(instance_input.get("observation") or "", observation_chars)}
+
+
+_PREPARED_PARTS = ("persona", "history", "history_without_rationales", "url", "observation")
 
 
 def prepared_for(prepared: dict[str, Any], observation_chars: int) -> bool:
     """Whether ``prepared`` (``prepare_input``'s) serves this server's prompts at ``observation_chars``."""
-    return prepared.get("prompt_version") == PROMPT_VERSION and prepared.get("observation_chars") == observation_chars
+    return (prepared.get("prompt_version") == PROMPT_VERSION and prepared.get("observation_chars") == observation_chars
+            and all(part in prepared for part in _PREPARED_PARTS))
 
 
 def build_messages(
@@ -208,10 +217,9 @@ def build_messages(
     sections = []
     if scenario != "no_persona":
         sections.append("## Persona\n" + prepared["persona"])
-    history = _history_entries(instance_input.get("history") or [], with_rationale=scenario != "no_rationale")
-    lines = "\n".join(json.dumps(entry, ensure_ascii=False) for entry in history) or "(none: this is the first action)"
-    sections.append("## Session history (earlier actions, oldest first)\n" + lines)
-    sections.append(f"## Current page\nURL: {instance_input.get('url', '')}\n{_OBS_OPEN}\n{prepared['observation']}\n{_OBS_CLOSE}")
+    history = prepared["history_without_rationales" if scenario == "no_rationale" else "history"]
+    sections.append("## Session history (earlier actions, oldest first)\n" + history)
+    sections.append(f"## Current page\nURL: {prepared['url']}\n{_OBS_OPEN}\n{prepared['observation']}\n{_OBS_CLOSE}")
     sections.append("Predict this person's next action. Answer with the JSON object only.")
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(sections)}]
 

@@ -135,7 +135,8 @@ def test_prepared_parts_build_the_same_prompts_and_serve_only_their_budget_and_v
             build_messages(instance_input(), scenario, observation_chars=10_000)
     marked = {**prepared, "observation": "MARKER", "persona": "MARKER"}
     assert "MARKER" in build_messages(instance_input(), "full", observation_chars=10_000, prepared=marked)[1]["content"]
-    for stale in ({**marked, "observation_chars": 20_000}, {**marked, "prompt_version": "opera-next-action/0"}, {}):
+    missing_a_part = {key: value for key, value in marked.items() if key != "history_without_rationales"}
+    for stale in ({**marked, "observation_chars": 20_000}, {**marked, "prompt_version": "opera-next-action/0"}, missing_a_part, {}):
         assert "MARKER" not in build_messages(instance_input(), "full", observation_chars=10_000, prepared=stale)[1]["content"]
 
 
