@@ -11,7 +11,7 @@ from django.db import transaction
 from evaluation.base import OVERALL, SIMULATOR_ERROR, Evaluator, Instance, ResultRow, ScoreValue
 from evaluation.registry import get_evaluator_class
 from leaderboard.crypto import unseal
-from leaderboard.models import Benchmark, InstanceResult, Score, Submission
+from leaderboard.models import Benchmark, InstanceResult, Score, Submission, TaskInstance
 
 log = logging.getLogger(__name__)
 
@@ -21,22 +21,25 @@ def evaluator_for(submission: Submission) -> Evaluator:
     return get_evaluator_class(submission.benchmark.kind)(unseal(submission.config.get("evaluator_config", {})))
 
 
-def _result_rows(submission: Submission, scenario: str) -> list[ResultRow]:
-    """A scenario's results with their instances' references. Not their inputs: scoring reads predictions
-    against references, and an input can be a 100K-character page that would cost seconds to load."""
+def _scored_instances(submission: Submission) -> dict[int, Instance]:
+    """The instances of a submission's results with their references, each loaded once for all its scenarios
+    and trials. Not their inputs: scoring reads predictions against references, and an input can be a
+    100K-character page that would cost seconds to load."""
+    ids = InstanceResult.objects.filter(submission=submission).values("instance_id")
+    rows = TaskInstance.objects.filter(id__in=ids).values_list("id", "key", "reference", "scenario")
+    return {i: Instance(id=i, key=key, input={}, reference=reference, scenario=scenario)
+            for i, key, reference, scenario in rows.iterator(chunk_size=2000)}
+
+
+def _result_rows(submission: Submission, scenario: str, instances: dict[int, Instance]) -> list[ResultRow]:
+    """A scenario's results, as plain rows (a model object per result costs more than the scoring)."""
     rows = (
         InstanceResult.objects.filter(submission=submission, scenario=scenario)
-        .select_related("instance")
-        .only("trial", "prediction", "metrics", "error_code", "instance__id", "instance__key",
-              "instance__reference", "instance__scenario")
         .order_by("instance_id", "trial")
+        .values_list("instance_id", "trial", "prediction", "metrics", "error_code")
     )
-    return [
-        ResultRow(instance=Instance(id=r.instance.id, key=r.instance.key, input={}, reference=r.instance.reference,
-                                    scenario=r.instance.scenario),
-                  trial=r.trial, prediction=r.prediction, metrics=r.metrics, error_code=r.error_code)
-        for r in rows.iterator(chunk_size=2000)
-    ]
+    return [ResultRow(instance=instances[i], trial=trial, prediction=prediction, metrics=metrics, error_code=error_code)
+            for i, trial, prediction, metrics, error_code in rows.iterator(chunk_size=2000)]
 
 
 def overall_scores(scores: list[ScoreValue]) -> list[ScoreValue]:
@@ -54,8 +57,9 @@ def score_submission(submission: Submission) -> None:
     """Compute and store every score of a submission (replacing earlier ones) and its usage summary."""
     evaluator = evaluator_for(submission)
     scores: list[ScoreValue] = []
+    instances = _scored_instances(submission)
     for scenario in submission.scenarios:
-        scores.extend(evaluator.score(scenario, _result_rows(submission, scenario)))
+        scores.extend(evaluator.score(scenario, _result_rows(submission, scenario, instances)))
     scores.extend(overall_scores([s for s in scores if s.scenario in submission.scenarios]))
     latencies = np.fromiter(
         InstanceResult.objects.filter(submission=submission, error_code="").values_list("latency_ms", flat=True), dtype=float

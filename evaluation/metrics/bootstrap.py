@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Hashable
 
 import numpy as np
+import numpy.ma  # noqa: F401 - np.percentile imports it on first use (0.1 s): paid when a worker starts, not when it scores
+from numpy.random import default_rng
 
 # Replicates are summed this many at a time, which bounds memory at about chunk x clusters floats.
 _CHUNK = 64
@@ -49,7 +51,7 @@ def bootstrap_intervals(
     n = cluster_stats.shape[0]
     if resamples <= 0 or n == 0:
         return {}
-    rng = np.random.default_rng(seed)
+    rng = default_rng(seed)
     stats32 = cluster_stats.astype(np.float32)  # counts stay exact well past any realistic cluster size
     replicates: dict[str, list[np.ndarray]] = {}
     for start in range(0, resamples, _CHUNK):
