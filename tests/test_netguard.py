@@ -9,7 +9,9 @@ Names resolve through an injected resolver, which is how DNS rebinding is played
 from __future__ import annotations
 
 import gzip
+import socket
 import ssl
+import threading
 import ipaddress
 import time
 import tracemalloc
@@ -279,3 +281,51 @@ def test_tls_keeps_the_host_name_for_sni_and_the_certificate(fault_server, trust
         client.chat(HI)
     assert info.value.code == "connection" and "certificate is not valid for 'other.example'" in info.value.message
     assert len(server.requests) == 1
+
+
+# -- keep-alive: a connection the endpoint dropped is not used again -----------------------------------
+
+
+class OneReplyPerConnection:
+    """A raw HTTP/1.1 server that answers one request per connection as if keeping it alive, then closes it
+    without a word (as a server does to idle connections), and a request sent on it would fail."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                reply = completion(f"connection {self.connections}")
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(reply), reply))
+
+
+def test_a_connection_the_endpoint_closed_while_idle_is_replaced_not_failed():
+    server = OneReplyPerConnection()
+    try:
+        with client_for(server.base_url, strict_policy()) as client:  # no retries: a failed call would raise
+            answers = []
+            for _ in range(3):
+                answers.append(client.chat(HI).content)
+                time.sleep(0.05)  # the endpoint's close reaches this side
+        assert answers == ["connection 1", "connection 2", "connection 3"]
+    finally:
+        server.sock.close()
