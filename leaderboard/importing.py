@@ -13,7 +13,9 @@ from datasets.splits import jsonl_sha256
 from evaluation.registry import get_evaluator_class
 from leaderboard.models import Benchmark, Scenario, Split, TaskInstance
 
-BULK_SIZE = 1000
+# Instances written at a time: a chunk of 100K-character pages takes a few seconds to prepare, and progress
+# is reported per chunk.
+BULK_SIZE = 200
 Prepare = Callable[[dict[str, Any]], dict[str, Any]]
 
 
