@@ -281,8 +281,12 @@ class EndpointClient:
             return EndpointError("address_refused", str(exc))
         if isinstance(exc, (ReplyTooLarge, CompressedReply)):
             return EndpointError("bad_response", str(exc))
-        if isinstance(exc, http.client.HTTPException) and not isinstance(exc, OSError):
-            return EndpointError("bad_response", f"the endpoint's reply is not valid HTTP ({type(exc).__name__}: {exc})")
+        if isinstance(exc, http.client.RemoteDisconnected):
+            return EndpointError("connection", f"the endpoint at {self.config.base_url} closed the connection without a reply")
+        if isinstance(exc, http.client.HTTPException):
+            # What the endpoint sent stands in the exception (a status line of up to 64K characters): quoted short.
+            quoted = " ".join(str(exc).split())[:QUOTED_BODY_CHARS]
+            return EndpointError("bad_response", f"the endpoint's reply is not valid HTTP ({type(exc).__name__}: {quoted})")
         return EndpointError("connection", f"cannot connect to {self.config.base_url}: {exc}")
 
     def _refused(self, reply: Reply) -> EndpointError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import socket
+import threading
 import json
 import time
 from urllib.parse import quote
@@ -254,3 +256,33 @@ def test_patching_time_sleep_reaches_the_default_sleep(fault_server, monkeypatch
     with EndpointClient(EndpointConfig(server.base_url, "fault-model")) as client:
         assert client.chat([{"role": "user", "content": "hi"}]).content == "ok"
     assert len(slept) == 1
+
+
+def raw_server(reply: bytes) -> str:
+    """A TCP server that answers every request with ``reply`` as it is, then closes."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+
+
+def test_a_reply_that_is_not_http_is_named_and_quoted_short():
+    client, _ = make_client(raw_server(b"SSH-2.0-" + b"x" * 60_000 + b"\r\n"), max_retries=0)
+    with pytest.raises(EndpointError) as info:
+        client.chat([{"role": "user", "content": "hi"}])
+    assert info.value.code == "bad_response" and "not valid HTTP (BadStatusLine: SSH-2.0-xxx" in info.value.message
+    assert len(info.value.message) < 400 and "\n" not in info.value.message
+
+
+def test_a_connection_closed_without_a_reply_says_so():
+    client, _ = make_client(raw_server(b""), max_retries=0)
+    with pytest.raises(EndpointError) as info:
+        client.chat([{"role": "user", "content": "hi"}])
+    assert info.value.code == "connection" and "closed the connection without a reply" in info.value.message
