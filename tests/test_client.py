@@ -259,14 +259,21 @@ def test_patching_time_sleep_reaches_the_default_sleep(fault_server, monkeypatch
 
 
 def raw_server(reply: bytes) -> str:
-    """A TCP server that answers every request with ``reply`` as it is, then closes."""
+    """A TCP server that reads each request whole, answers ``reply`` as it is, then closes (having read
+    everything, so that the close is a clean end of stream, not a reset)."""
     server = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         while True:
             conn, _ = server.accept()
             with conn:
-                conn.recv(65536)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+                while len(body) < length:
+                    body += conn.recv(65536)
                 conn.sendall(reply)
 
     threading.Thread(target=serve, daemon=True).start()
